@@ -1,0 +1,35 @@
+"""convcore: a fast CPU convolution engine for NumPy.
+
+Ops take and return NumPy arrays, with the names and arguments of
+``torch.nn.functional``. ``convcore.reference`` holds the naive NumPy
+version of every op (the oracle of the tests); ``show_config()`` prints how
+this build runs on this machine.
+"""
+from convcore._openmp import get_num_threads, set_num_threads
+from convcore._config import show_config
+from convcore.functional import (
+    conv1d,
+    conv1d_backward,
+    conv1d_grad_input,
+    conv1d_grad_weight,
+    conv2d,
+    conv2d_backward,
+    conv2d_grad_input,
+    conv2d_grad_weight,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "conv1d",
+    "conv1d_backward",
+    "conv1d_grad_input",
+    "conv1d_grad_weight",
+    "conv2d",
+    "conv2d_backward",
+    "conv2d_grad_input",
+    "conv2d_grad_weight",
+    "get_num_threads",
+    "set_num_threads",
+    "show_config",
+]

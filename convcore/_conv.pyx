@@ -1,0 +1,766 @@
+"""Convolution drivers: weight packing, input packing, tiling and threads.
+
+Everything here trusts its caller (convcore.functional validated shapes,
+dtypes and contiguity, and allocated the outputs). Layout of the work, per
+image n and group g, with M = OC/G, K = C/G*KH*KW and P = OH*OW:
+
+* fwd: out[M, P] = W[M, K] . cols[K, P] + bias. Tasks are (n, g, NR-pixel
+  tile); a task packs its cols panel [K, NR] straight from NCHW (padding
+  folded in as zeros) and sweeps every MR-row block of the packed weights.
+* bwd_data: dcols[K, P] = W^T[K, M] . dout[M, P], scattered back into the
+  input gradient. Tasks are (n, g, channel block): disjoint writes, no locks.
+* bwd_weights: dW[M, K] = dout[M, Q] . cols[K, Q]^T over Q = N*P pixels, in
+  chunks of PC pixels with the dot micro-kernel. Tasks are (g, k block,
+  pixel split); each split owns a partial buffer, summed afterwards in a
+  fixed order, so the bits never depend on the thread count.
+* depthwise (groups == C): per-plane row kernels, memory bound.
+"""
+import os
+
+import numpy as np
+
+from cython cimport floating
+from cython.parallel cimport parallel, prange
+from libc.string cimport memcpy, memset
+from libc.stdint cimport uintptr_t
+
+from convcore._openmp cimport effective_num_threads, omp_get_thread_num
+
+
+cdef extern from "convcore.h" nogil:
+    ctypedef struct cc_f32_kernels:
+        const char *name
+        int mr, nr, dmr, dnr, dvl
+        void (*gemm)(size_t k, const float *a, const float *b, float *c,
+                     size_t ldc, const float *bias) noexcept nogil
+        void (*dot)(size_t l, const float *a, size_t lda, const float *b,
+                    size_t ldb, float *c, size_t ldc) noexcept nogil
+        void (*axpy)(size_t n, float alpha, const float *x, size_t incx,
+                     float *y) noexcept nogil
+        void (*axpy_scatter)(size_t n, float alpha, const float *x, float *y,
+                             size_t incy) noexcept nogil
+        float (*dot_strided)(size_t n, const float *x, size_t incx,
+                             const float *y) noexcept nogil
+    ctypedef struct cc_f64_kernels:
+        const char *name
+        int mr, nr, dmr, dnr, dvl
+        void (*gemm)(size_t k, const double *a, const double *b, double *c,
+                     size_t ldc, const double *bias) noexcept nogil
+        void (*dot)(size_t l, const double *a, size_t lda, const double *b,
+                    size_t ldb, double *c, size_t ldc) noexcept nogil
+        void (*axpy)(size_t n, double alpha, const double *x, size_t incx,
+                     double *y) noexcept nogil
+        void (*axpy_scatter)(size_t n, double alpha, const double *x,
+                             double *y, size_t incy) noexcept nogil
+        double (*dot_strided)(size_t n, const double *x, size_t incx,
+                              const double *y) noexcept nogil
+    unsigned cc_cpu_features()
+    unsigned CC_ISA_AVX2_FMA, CC_ISA_AVX512F
+    int cc_num_kernel_sets
+    unsigned cc_kernel_set_isa[]
+    const cc_f32_kernels *cc_f32_kernel_sets[]
+    const cc_f64_kernels *cc_f64_kernel_sets[]
+
+
+# ---------------------------------------------------------------- dispatch --
+
+cdef const cc_f32_kernels *_k32 = NULL
+cdef const cc_f64_kernels *_k64 = NULL
+_ISA_BITS = {"avx2_fma": CC_ISA_AVX2_FMA, "avx512f": CC_ISA_AVX512F}
+# bwd_weights pixel chunk: long enough to amortize the dot kernel's final
+# horizontal sums, short enough that a chunk of dout rows stays in L2.
+cdef enum:
+    PC_MAX = 1024
+# Work items a bwd_weights call is cut into at least (a property of the
+# problem, never of the thread count, so that the bits do not change).
+cdef enum:
+    MIN_WGRAD_TASKS = 16
+cdef enum:
+    ALIGN = 16  # elements: 64 bytes for float32
+
+
+def cpu_features():
+    """ISA names this CPU supports (of those convcore has kernels for)."""
+    cdef unsigned bits = cc_cpu_features()
+    return [name for name, bit in _ISA_BITS.items() if bits & bit]
+
+
+def kernel_sets():
+    """Names of the kernel sets compiled into this build, best first."""
+    return [_k32_name(i) for i in range(cc_num_kernel_sets)]
+
+
+cdef str _k32_name(int i):
+    return cc_f32_kernel_sets[i].name.decode()
+
+
+def usable_kernel_sets(disabled=()):
+    """Kernel sets this CPU can run, best first, minus disabled ISAs."""
+    cdef unsigned bits = cc_cpu_features()
+    cdef unsigned off = 0
+    for name in disabled:
+        off |= _ISA_BITS.get(name, 0)
+    return [_k32_name(i) for i in range(cc_num_kernel_sets)
+            if (cc_kernel_set_isa[i] & bits) == cc_kernel_set_isa[i]
+            and not (cc_kernel_set_isa[i] & off)]
+
+
+def set_kernel_set(name):
+    """Use kernel set `name` ('avx512f', 'avx2_fma', 'scalar') from now on.
+
+    For tests and benchmarks: exercises every path on one machine. Raises
+    ValueError if the CPU cannot run it.
+    """
+    global _k32, _k64
+    if name not in usable_kernel_sets():
+        raise ValueError(
+            f"kernel set {name!r} is not usable on this CPU/build; "
+            f"usable: {usable_kernel_sets()}")
+    cdef int i
+    for i in range(cc_num_kernel_sets):
+        if _k32_name(i) == name:
+            _k32 = cc_f32_kernel_sets[i]
+            _k64 = cc_f64_kernel_sets[i]
+
+
+def get_kernel_set():
+    """Name of the kernel set in use."""
+    return _k32.name.decode()
+
+
+def kernel_info():
+    """Tiles of the kernel set in use, per dtype."""
+    return {
+        "float32": {"gemm": f"{_k32.mr}x{_k32.nr}",
+                    "dot": f"{_k32.dmr}x{_k32.dnr}"},
+        "float64": {"gemm": f"{_k64.mr}x{_k64.nr}",
+                    "dot": f"{_k64.dmr}x{_k64.dnr}"},
+    }
+
+
+def _disabled_from_env():
+    raw = os.environ.get("CONVCORE_DISABLE_ISA", "")
+    return [s.strip().lower() for s in raw.split(",") if s.strip()]
+
+
+set_kernel_set(usable_kernel_sets(_disabled_from_env())[0])
+
+
+# ---------------------------------------------------------------- geometry --
+
+cdef struct Geom:
+    Py_ssize_t N, C, H, W, OC, OH, OW, KH, KW
+    Py_ssize_t SH, SW, PH, PW, DH, DW, G, Cg, OCg, K, P
+
+
+cdef Geom _geom(Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                Py_ssize_t OC, Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t OH,
+                Py_ssize_t OW, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
+                Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+                Py_ssize_t groups):
+    cdef Geom g
+    g.N, g.C, g.H, g.W = N, C, H, W
+    g.OC, g.KH, g.KW = OC, KH, KW
+    g.OH, g.OW = OH, OW
+    g.SH, g.SW, g.PH, g.PW, g.DH, g.DW = sh, sw, ph, pw, dh, dw
+    g.G = groups
+    g.Cg = C // groups
+    g.OCg = OC // groups
+    g.K = g.Cg * KH * KW
+    g.P = OH * OW
+    return g
+
+
+cdef inline Py_ssize_t _cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return (a + b - 1) // b
+
+
+cdef inline Py_ssize_t _imin(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return a if a < b else b
+
+
+cdef inline Py_ssize_t _imax(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    return a if a > b else b
+
+
+cdef Py_ssize_t _aligned_offset(floating[::1] buf):
+    """Elements to skip so that &buf[offset] is 64-byte aligned."""
+    cdef uintptr_t addr = <uintptr_t>&buf[0]
+    return <Py_ssize_t>(((64 - addr % 64) % 64) // sizeof(floating))
+
+
+cdef inline Py_ssize_t _round_up(Py_ssize_t n) noexcept nogil:
+    """Per-thread workspace stride: whole 64-byte lines, aligned slices."""
+    return _cdiv(n, ALIGN) * ALIGN
+
+
+# ----------------------------------------------------------------- packing --
+
+cdef void _cols(floating *img, const Geom *g, Py_ssize_t k0, Py_ssize_t kc,
+                Py_ssize_t p0, Py_ssize_t npix, floating *buf, Py_ssize_t ld,
+                bint scatter) noexcept nogil:
+    """Between an image's channels (NCHW, channel 0 of the group at `img`)
+    and rows k0..k0+kc of its column matrix, for pixels p0..p0+npix:
+
+    scatter=False: buf[kk*ld + j] = cols[k0+kk, p0+j] (zeros where the
+                   window hangs over the padding);
+    scatter=True:  img[...] += buf[kk*ld + j] for the in-bounds positions.
+    """
+    cdef Py_ssize_t KHW = g.KH * g.KW, H = g.H, W = g.W
+    cdef Py_ssize_t kk, k, c, r, kh, kw, j, oh, ow, seg, ih, iw, lo, hi, t
+    cdef Py_ssize_t SW = g.SW
+    cdef floating *row
+    cdef floating *src
+    for kk in range(kc):
+        k = k0 + kk
+        c = k // KHW
+        r = k - c * KHW
+        kh = r // g.KW
+        kw = r - kh * g.KW
+        row = buf + kk * ld
+        oh = p0 // g.OW
+        ow = p0 - oh * g.OW
+        j = 0
+        while j < npix:
+            seg = _imin(g.OW - ow, npix - j)
+            ih = oh * g.SH + kh * g.DH - g.PH
+            if ih < 0 or ih >= H:
+                if not scatter:
+                    memset(row + j, 0, seg * sizeof(floating))
+            else:
+                src = img + (c * H + ih) * W
+                iw = ow * SW + kw * g.DW - g.PW
+                # in-bounds window positions t: 0 <= iw + t*SW < W
+                lo = 0 if iw >= 0 else _cdiv(-iw, SW)
+                hi = 0 if iw >= W else _cdiv(W - iw, SW)
+                hi = _imin(hi, seg)
+                lo = _imin(lo, hi)
+                if scatter:
+                    for t in range(lo, hi):
+                        src[iw + t * SW] += row[j + t]
+                else:
+                    memset(row + j, 0, lo * sizeof(floating))
+                    if SW == 1:
+                        memcpy(row + j + lo, src + iw + lo,
+                               (hi - lo) * sizeof(floating))
+                    else:
+                        for t in range(lo, hi):
+                            row[j + t] = src[iw + t * SW]
+                    memset(row + j + hi, 0, (seg - hi) * sizeof(floating))
+            j += seg
+            ow = 0
+            oh += 1
+
+
+cdef void _zero_cols(floating *buf, Py_ssize_t rows, Py_ssize_t ld,
+                     Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+    cdef Py_ssize_t r
+    if stop > start:
+        for r in range(rows):
+            memset(buf + r * ld + start, 0, (stop - start) * sizeof(floating))
+
+
+cdef inline void _gemm(const void *ks, Py_ssize_t k, const floating *a,
+                       const floating *b, floating *c, Py_ssize_t ldc,
+                       const floating *bias) noexcept nogil:
+    if floating is float:
+        (<const cc_f32_kernels *>ks).gemm(k, a, b, c, ldc, bias)
+    else:
+        (<const cc_f64_kernels *>ks).gemm(k, a, b, c, ldc, bias)
+
+
+cdef inline void _copy_tile(const floating *src, Py_ssize_t lds, floating *dst,
+                            Py_ssize_t ldd, Py_ssize_t rows,
+                            Py_ssize_t cols) noexcept nogil:
+    cdef Py_ssize_t r
+    for r in range(rows):
+        memcpy(dst + r * ldd, src + r * lds, cols * sizeof(floating))
+
+
+cdef const void *_kset(floating dummy) noexcept nogil:
+    if floating is float:
+        return _k32
+    else:
+        return _k64
+
+
+cdef void _tile_dims(const void *ks, int *mr, int *nr, int *dmr, int *dnr,
+                     int *dvl, bint f32) noexcept nogil:
+    if f32:
+        mr[0] = (<const cc_f32_kernels *>ks).mr
+        nr[0] = (<const cc_f32_kernels *>ks).nr
+        dmr[0] = (<const cc_f32_kernels *>ks).dmr
+        dnr[0] = (<const cc_f32_kernels *>ks).dnr
+        dvl[0] = (<const cc_f32_kernels *>ks).dvl
+    else:
+        mr[0] = (<const cc_f64_kernels *>ks).mr
+        nr[0] = (<const cc_f64_kernels *>ks).nr
+        dmr[0] = (<const cc_f64_kernels *>ks).dmr
+        dnr[0] = (<const cc_f64_kernels *>ks).dnr
+        dvl[0] = (<const cc_f64_kernels *>ks).dvl
+
+
+# --------------------------------------------------------------------- fwd --
+
+cdef void _fwd_task(const void *ks, const Geom *g, Py_ssize_t t,
+                    Py_ssize_t ntp, int MR, int NR, const floating *x,
+                    const floating *wp, const floating *bp, floating *out,
+                    floating *bbuf, floating *tbuf) noexcept nogil:
+    cdef Py_ssize_t jt = t % ntp, rest = t // ntp
+    cdef Py_ssize_t gi = rest % g.G, n = rest // g.G
+    cdef Py_ssize_t p0 = jt * NR, npix = _imin(NR, g.P - p0)
+    cdef Py_ssize_t nmb = _cdiv(g.OCg, MR), ib, m0, mr
+    cdef const floating *bias
+    cdef floating *c
+    _cols(<floating *>x + (n * g.C + gi * g.Cg) * g.H * g.W, g, 0, g.K,
+          p0, npix, bbuf, NR, False)
+    _zero_cols(bbuf, g.K, NR, npix, NR)
+    for ib in range(nmb):
+        m0 = ib * MR
+        mr = _imin(MR, g.OCg - m0)
+        bias = NULL if bp == NULL else bp + (gi * nmb + ib) * MR
+        c = out + (n * g.OC + gi * g.OCg + m0) * g.P + p0
+        if mr == MR and npix == NR:
+            _gemm(ks, g.K, wp + (gi * nmb + ib) * g.K * MR, bbuf, c, g.P, bias)
+        else:
+            _gemm(ks, g.K, wp + (gi * nmb + ib) * g.K * MR, bbuf, tbuf, NR,
+                  bias)
+            _copy_tile(tbuf, NR, c, g.P, mr, npix)
+
+
+def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
+               bias, floating[:, :, :, ::1] out, Py_ssize_t sh, Py_ssize_t sw,
+               Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+               Py_ssize_t groups):
+    """out = conv(x, w) + bias; out is (N, OC, OH, OW), fully overwritten."""
+    cdef Geom g = _geom(x.shape[0], x.shape[1], x.shape[2], x.shape[3],
+                        w.shape[0], w.shape[2], w.shape[3], out.shape[2],
+                        out.shape[3], sh, sw, ph, pw, dh, dw, groups)
+    if g.N == 0 or g.OC == 0:
+        return
+    if g.Cg == 1 and g.G == g.C and g.G > 1:
+        _dw_fwd(x, w, bias, out, &g)
+        return
+    cdef const void *ks = _kset(<floating>0)
+    cdef int MR, NR, dmr, dnr, dvl
+    _tile_dims(ks, &MR, &NR, &dmr, &dnr, &dvl, floating is float)
+    dtype = np.float32 if floating is float else np.float64
+    cdef Py_ssize_t nmb = _cdiv(g.OCg, MR)
+    # weights packed as [g][MR-row block][k][MR], rows past OCg zero
+    wpa = np.zeros((g.G, nmb * MR, g.K), dtype=dtype)
+    wpa[:, :g.OCg, :] = np.asarray(w).reshape(g.G, g.OCg, g.K)
+    wpa = np.ascontiguousarray(
+        wpa.reshape(g.G, nmb, MR, g.K).transpose(0, 1, 3, 2)).reshape(-1)
+    cdef floating[::1] wp = wpa
+    cdef floating[::1] bpv
+    cdef const floating *bp = NULL
+    if bias is not None:
+        bpa = np.zeros((g.G, nmb * MR), dtype=dtype)
+        bpa[:, :g.OCg] = np.asarray(bias).reshape(g.G, g.OCg)
+        bpv = bpa.reshape(-1)
+        bp = &bpv[0]
+    cdef Py_ssize_t ntp = _cdiv(g.P, NR)
+    cdef Py_ssize_t ntasks = g.N * g.G * ntp
+    cdef int nt = <int>_imax(1, _imin(effective_num_threads(), ntasks))
+    cdef Py_ssize_t per = _round_up(g.K * NR + MR * NR)
+    wsa = np.empty(per * nt + ALIGN, dtype=dtype)
+    cdef floating[::1] ws = wsa
+    cdef floating *ws0 = &ws[0] + _aligned_offset(ws)
+    cdef Py_ssize_t t
+    cdef floating *bbuf
+    with nogil, parallel(num_threads=nt):
+        bbuf = ws0 + omp_get_thread_num() * per
+        for t in prange(ntasks, schedule='dynamic'):
+            _fwd_task(ks, &g, t, ntp, MR, NR, &x[0, 0, 0, 0], &wp[0], bp,
+                      &out[0, 0, 0, 0], bbuf, bbuf + g.K * NR)
+
+
+# ---------------------------------------------------------------- bwd_data --
+
+cdef void _bwd_data_task(const void *ks, const Geom *g, Py_ssize_t t,
+                         Py_ssize_t ncb, Py_ssize_t cbs, Py_ssize_t nblk,
+                         int MR, int NR, const floating *gout,
+                         const floating *wp, floating *gin, floating *bbuf,
+                         floating *tbuf) noexcept nogil:
+    cdef Py_ssize_t cb = t % ncb, rest = t // ncb
+    cdef Py_ssize_t gi = rest % g.G, n = rest // g.G
+    cdef Py_ssize_t KHW = g.KH * g.KW
+    cdef Py_ssize_t k0 = cb * cbs * KHW
+    cdef Py_ssize_t k1 = _imin(g.Cg, (cb + 1) * cbs) * KHW
+    cdef Py_ssize_t jt, p0, npix, oc, blk, r0, rows
+    cdef const floating *src
+    cdef const floating *a = wp + ((gi * ncb + cb) * nblk) * g.OCg * MR
+    cdef floating *img = gin + (n * g.C + gi * g.Cg) * g.H * g.W
+    for jt in range(_cdiv(g.P, NR)):
+        p0 = jt * NR
+        npix = _imin(NR, g.P - p0)
+        src = gout + (n * g.OC + gi * g.OCg) * g.P + p0
+        for oc in range(g.OCg):
+            memcpy(bbuf + oc * NR, src + oc * g.P, npix * sizeof(floating))
+        _zero_cols(bbuf, g.OCg, NR, npix, NR)
+        for blk in range(nblk):
+            r0 = k0 + blk * MR
+            if r0 >= k1:
+                break
+            rows = _imin(MR, k1 - r0)
+            _gemm(ks, g.OCg, a + blk * g.OCg * MR, bbuf, tbuf, NR,
+                  <const floating *>NULL)
+            _cols(img, g, r0, rows, p0, npix, tbuf, NR, True)
+
+
+def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
+                    const floating[:, :, :, ::1] w, floating[:, :, :, ::1] gin,
+                    Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
+                    Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups):
+    """gin += conv_transpose(gout, w); gin is (N, C, H, W), zeroed by caller."""
+    cdef Geom g = _geom(gin.shape[0], gin.shape[1], gin.shape[2],
+                        gin.shape[3], w.shape[0], w.shape[2], w.shape[3],
+                        gout.shape[2], gout.shape[3], sh, sw, ph, pw, dh, dw,
+                        groups)
+    if g.N == 0 or g.C == 0:
+        return
+    if g.Cg == 1 and g.G == g.C and g.G > 1:
+        _dw_bwd_data(gout, w, gin, &g)
+        return
+    cdef const void *ks = _kset(<floating>0)
+    cdef int MR, NR, dmr, dnr, dvl
+    _tile_dims(ks, &MR, &NR, &dmr, &dnr, &dvl, floating is float)
+    dtype = np.float32 if floating is float else np.float64
+    cdef Py_ssize_t KHW = g.KH * g.KW
+    # channel blocks: enough tasks for any machine, a function of the shape
+    cdef Py_ssize_t ncb = _imin(g.Cg, _cdiv(MIN_WGRAD_TASKS, g.N * g.G))
+    cdef Py_ssize_t cbs = _cdiv(g.Cg, ncb)
+    ncb = _cdiv(g.Cg, cbs)
+    cdef Py_ssize_t nblk = _cdiv(cbs * KHW, MR)
+    # W^T packed as [g][channel block][MR k-row block][oc][MR]
+    wt = np.zeros((g.G, ncb, nblk * MR, g.OCg), dtype=dtype)
+    w2 = np.asarray(w).reshape(g.G, g.OCg, g.Cg * KHW).transpose(0, 2, 1)
+    for cb in range(ncb):
+        lo = cb * cbs * KHW
+        hi = min(g.Cg, (cb + 1) * cbs) * KHW
+        wt[:, cb, :hi - lo, :] = w2[:, lo:hi, :]
+    wpa = np.ascontiguousarray(
+        wt.reshape(g.G, ncb, nblk, MR, g.OCg).transpose(0, 1, 2, 4, 3)
+    ).reshape(-1)
+    cdef floating[::1] wp = wpa
+    cdef Py_ssize_t ntasks = g.N * g.G * ncb
+    cdef int nt = <int>_imax(1, _imin(effective_num_threads(), ntasks))
+    cdef Py_ssize_t per = _round_up(g.OCg * NR + MR * NR)
+    wsa = np.empty(per * nt + ALIGN, dtype=dtype)
+    cdef floating[::1] ws = wsa
+    cdef floating *ws0 = &ws[0] + _aligned_offset(ws)
+    cdef Py_ssize_t t
+    cdef floating *bbuf
+    with nogil, parallel(num_threads=nt):
+        bbuf = ws0 + omp_get_thread_num() * per
+        for t in prange(ntasks, schedule='dynamic'):
+            _bwd_data_task(ks, &g, t, ncb, cbs, nblk, MR, NR,
+                           &gout[0, 0, 0, 0], &wp[0], &gin[0, 0, 0, 0],
+                           bbuf, bbuf + g.OCg * NR)
+
+
+# ------------------------------------------------------------- bwd_weights --
+
+cdef inline void _dot(const void *ks, Py_ssize_t l, const floating *a,
+                      Py_ssize_t lda, const floating *b, Py_ssize_t ldb,
+                      floating *c, Py_ssize_t ldc) noexcept nogil:
+    if floating is float:
+        (<const cc_f32_kernels *>ks).dot(l, a, lda, b, ldb, c, ldc)
+    else:
+        (<const cc_f64_kernels *>ks).dot(l, a, lda, b, ldb, c, ldc)
+
+
+cdef void _bwd_weights_task(const void *ks, const Geom *g, Py_ssize_t t,
+                            Py_ssize_t nkb, Py_ssize_t KT, Py_ssize_t S,
+                            Py_ssize_t PC, int DMR, int DNR, int DVL,
+                            const floating *gout, const floating *x,
+                            floating *part, floating *abuf, floating *bbuf,
+                            floating *tbuf) noexcept nogil:
+    cdef Py_ssize_t s = t % S, rest = t // S
+    cdef Py_ssize_t kb = rest % nkb, gi = rest // nkb
+    cdef Py_ssize_t k0 = kb * KT, kt = _imin(KT, g.K - k0)
+    cdef Py_ssize_t ktp = _cdiv(kt, DNR) * DNR
+    cdef Py_ssize_t mp = _cdiv(g.OCg, DMR) * DMR
+    cdef Py_ssize_t Q = g.N * g.P, nch = _cdiv(Q, PC)
+    cdef Py_ssize_t ch0 = s * nch // S, ch1 = (s + 1) * nch // S
+    cdef Py_ssize_t ch, q0, q1, q, n, p, seg, lpad, oc, ob, jb, m0, j0, mr, jr
+    cdef floating *c
+    # padding rows stay zero for the whole task
+    if mp > g.OCg:
+        memset(abuf + g.OCg * PC, 0, (mp - g.OCg) * PC * sizeof(floating))
+    if ktp > kt:
+        memset(bbuf + kt * PC, 0, (ktp - kt) * PC * sizeof(floating))
+    for ch in range(ch0, ch1):
+        q0 = ch * PC
+        q1 = _imin(Q, q0 + PC)
+        lpad = _cdiv(q1 - q0, DVL) * DVL
+        q = q0
+        while q < q1:  # one image at a time
+            n = q // g.P
+            p = q - n * g.P
+            seg = _imin(g.P - p, q1 - q)
+            for oc in range(g.OCg):
+                memcpy(abuf + oc * PC + (q - q0),
+                       gout + (n * g.OC + gi * g.OCg + oc) * g.P + p,
+                       seg * sizeof(floating))
+            _cols(<floating *>x + (n * g.C + gi * g.Cg) * g.H * g.W, g, k0, kt,
+                  p, seg, bbuf + (q - q0), PC, False)
+            q += seg
+        _zero_cols(abuf, g.OCg, PC, q1 - q0, lpad)
+        _zero_cols(bbuf, kt, PC, q1 - q0, lpad)
+        for ob in range(mp // DMR):
+            m0 = ob * DMR
+            mr = _imin(DMR, g.OCg - m0)
+            for jb in range(ktp // DNR):
+                j0 = jb * DNR
+                jr = _imin(DNR, kt - j0)
+                c = part + (s * g.OC + gi * g.OCg + m0) * g.K + k0 + j0
+                if mr == DMR and jr == DNR:
+                    _dot(ks, lpad, abuf + m0 * PC, PC, bbuf + j0 * PC, PC,
+                         c, g.K)
+                else:
+                    memset(tbuf, 0, DMR * DNR * sizeof(floating))
+                    _copy_tile(c, g.K, tbuf, DNR, mr, jr)
+                    _dot(ks, lpad, abuf + m0 * PC, PC, bbuf + j0 * PC, PC,
+                         tbuf, DNR)
+                    _copy_tile(tbuf, DNR, c, g.K, mr, jr)
+
+
+def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
+                       const floating[:, :, :, ::1] x, weight_shape,
+                       Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
+                       Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
+                       Py_ssize_t groups):
+    """Return dW of shape weight_shape (OC, C/groups, KH, KW)."""
+    cdef Geom g = _geom(x.shape[0], x.shape[1], x.shape[2], x.shape[3],
+                        weight_shape[0], weight_shape[2], weight_shape[3],
+                        gout.shape[2], gout.shape[3], sh, sw, ph, pw, dh, dw,
+                        groups)
+    dtype = np.float32 if floating is float else np.float64
+    if g.N == 0 or g.OC == 0 or g.K == 0:
+        return np.zeros(weight_shape, dtype=dtype)
+    if g.Cg == 1 and g.G == g.C and g.G > 1:
+        return _dw_bwd_weights(gout, x, weight_shape, &g)
+    cdef const void *ks = _kset(<floating>0)
+    cdef int MR, NR, DMR, DNR, DVL
+    _tile_dims(ks, &MR, &NR, &DMR, &DNR, &DVL, floating is float)
+    cdef Py_ssize_t Q = g.N * g.P
+    cdef Py_ssize_t PC = _imin(PC_MAX, _cdiv(Q, ALIGN) * ALIGN)
+    cdef Py_ssize_t KT = DNR * _imax(1, _imin(8, _cdiv(g.K, DNR)))
+    cdef Py_ssize_t nkb = _cdiv(g.K, KT)
+    cdef Py_ssize_t S = _imax(1, _imin(_cdiv(Q, PC),
+                                       _cdiv(MIN_WGRAD_TASKS, g.G * nkb)))
+    parta = np.zeros((S, g.OC, g.K), dtype=dtype)
+    cdef floating[:, :, ::1] part = parta
+    cdef Py_ssize_t ntasks = g.G * nkb * S
+    cdef int nt = <int>_imax(1, _imin(effective_num_threads(), ntasks))
+    cdef Py_ssize_t mp = _cdiv(g.OCg, DMR) * DMR
+    cdef Py_ssize_t abuf_n = _cdiv(mp * PC, ALIGN) * ALIGN
+    cdef Py_ssize_t bbuf_n = _cdiv(KT * PC, ALIGN) * ALIGN
+    cdef Py_ssize_t per = _round_up(abuf_n + bbuf_n + DMR * DNR)
+    wsa = np.empty(per * nt + ALIGN, dtype=dtype)
+    cdef floating[::1] ws = wsa
+    cdef floating *ws0 = &ws[0] + _aligned_offset(ws)
+    cdef Py_ssize_t t
+    cdef floating *abuf
+    with nogil, parallel(num_threads=nt):
+        abuf = ws0 + omp_get_thread_num() * per
+        for t in prange(ntasks, schedule='dynamic'):
+            _bwd_weights_task(ks, &g, t, nkb, KT, S, PC, DMR, DNR, DVL,
+                              &gout[0, 0, 0, 0], &x[0, 0, 0, 0],
+                              &part[0, 0, 0], abuf, abuf + abuf_n,
+                              abuf + abuf_n + bbuf_n)
+    # fixed-order reduction of the splits
+    gw = parta[0] if S == 1 else parta.sum(axis=0)
+    return gw.reshape(weight_shape)
+
+
+# --------------------------------------------------------------- depthwise --
+# groups == C: every output channel oc reads input channel oc // (OC/C).
+# Each task pads one input plane into its own buffer (padding folded in),
+# then runs row primitives over it: vectorized along the output width.
+
+cdef inline void _axpy(const void *ks, Py_ssize_t n, floating alpha,
+                       const floating *x, Py_ssize_t incx,
+                       floating *y) noexcept nogil:
+    if floating is float:
+        (<const cc_f32_kernels *>ks).axpy(n, alpha, x, incx, y)
+    else:
+        (<const cc_f64_kernels *>ks).axpy(n, alpha, x, incx, y)
+
+
+cdef inline void _axpy_scatter(const void *ks, Py_ssize_t n, floating alpha,
+                               const floating *x, floating *y,
+                               Py_ssize_t incy) noexcept nogil:
+    if floating is float:
+        (<const cc_f32_kernels *>ks).axpy_scatter(n, alpha, x, y, incy)
+    else:
+        (<const cc_f64_kernels *>ks).axpy_scatter(n, alpha, x, y, incy)
+
+
+cdef inline floating _dot_strided(const void *ks, Py_ssize_t n,
+                                  const floating *x, Py_ssize_t incx,
+                                  const floating *y) noexcept nogil:
+    if floating is float:
+        return (<const cc_f32_kernels *>ks).dot_strided(n, x, incx, y)
+    else:
+        return (<const cc_f64_kernels *>ks).dot_strided(n, x, incx, y)
+
+
+cdef inline Py_ssize_t _pad_h(const Geom *g) noexcept nogil:
+    return (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1
+
+
+cdef inline Py_ssize_t _pad_w(const Geom *g) noexcept nogil:
+    return (g.OW - 1) * g.SW + (g.KW - 1) * g.DW + 1
+
+
+cdef void _pad_plane(const floating *src, const Geom *g,
+                     floating *dst) noexcept nogil:
+    """dst[Hp, Wp] = the plane at src shifted by the padding, zeros outside."""
+    cdef Py_ssize_t Hp = _pad_h(g), Wp = _pad_w(g), r, ih, lo, hi
+    lo = _imin(g.PW, Wp)
+    hi = _imin(Wp, g.PW + g.W)
+    for r in range(Hp):
+        ih = r - g.PH
+        if ih < 0 or ih >= g.H:
+            memset(dst + r * Wp, 0, Wp * sizeof(floating))
+        else:
+            memset(dst + r * Wp, 0, lo * sizeof(floating))
+            if hi > lo:
+                memcpy(dst + r * Wp + lo, src + ih * g.W + (lo - g.PW),
+                       (hi - lo) * sizeof(floating))
+            memset(dst + r * Wp + hi, 0, (Wp - hi) * sizeof(floating))
+
+
+cdef void _dw_fwd_task(const void *ks, const Geom *g, Py_ssize_t t,
+                       const floating *x, const floating *w,
+                       const floating *bias, floating *out,
+                       floating *pad) noexcept nogil:
+    cdef Py_ssize_t n = t // g.C, c = t - n * g.C
+    cdef Py_ssize_t Wp = _pad_w(g), mult = g.OCg, j, oc, oh, kh, kw, i
+    cdef floating *orow
+    cdef const floating *wk
+    _pad_plane(x + (n * g.C + c) * g.H * g.W, g, pad)
+    for j in range(mult):
+        oc = c * mult + j
+        wk = w + oc * g.KH * g.KW
+        for oh in range(g.OH):
+            orow = out + ((n * g.OC + oc) * g.OH + oh) * g.OW
+            for i in range(g.OW):
+                orow[i] = 0 if bias == NULL else bias[oc]
+            for kh in range(g.KH):
+                for kw in range(g.KW):
+                    _axpy(ks, g.OW, wk[kh * g.KW + kw],
+                          pad + (oh * g.SH + kh * g.DH) * Wp + kw * g.DW,
+                          g.SW, orow)
+
+
+cdef void _dw_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
+                  bias, floating[:, :, :, ::1] out, Geom *g):
+    cdef const void *ks = _kset(<floating>0)
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[::1] bv
+    cdef const floating *bp = NULL
+    if bias is not None:
+        bv = bias
+        bp = &bv[0]
+    cdef Py_ssize_t ntasks = g.N * g.C
+    cdef int nt = <int>_imax(1, _imin(effective_num_threads(), ntasks))
+    cdef Py_ssize_t per = _round_up(_pad_h(g) * _pad_w(g))
+    wsa = np.empty(per * nt + ALIGN, dtype=dtype)
+    cdef floating[::1] ws = wsa
+    cdef floating *ws0 = &ws[0]
+    cdef Py_ssize_t t
+    with nogil, parallel(num_threads=nt):
+        for t in prange(ntasks, schedule='dynamic'):
+            _dw_fwd_task(ks, g, t, &x[0, 0, 0, 0], &w[0, 0, 0, 0], bp,
+                         &out[0, 0, 0, 0], ws0 + omp_get_thread_num() * per)
+
+
+cdef void _dw_bwd_data_task(const void *ks, const Geom *g, Py_ssize_t t,
+                            const floating *gout, const floating *w,
+                            floating *gin, floating *pad) noexcept nogil:
+    cdef Py_ssize_t n = t // g.C, c = t - n * g.C
+    cdef Py_ssize_t Hp = _pad_h(g), Wp = _pad_w(g), mult = g.OCg
+    cdef Py_ssize_t j, oc, oh, kh, kw, ih, lo, hi
+    cdef const floating *grow
+    cdef const floating *wk
+    cdef floating *dst = gin + (n * g.C + c) * g.H * g.W
+    memset(pad, 0, Hp * Wp * sizeof(floating))
+    for j in range(mult):
+        oc = c * mult + j
+        wk = w + oc * g.KH * g.KW
+        for oh in range(g.OH):
+            grow = gout + ((n * g.OC + oc) * g.OH + oh) * g.OW
+            for kh in range(g.KH):
+                for kw in range(g.KW):
+                    _axpy_scatter(ks, g.OW, wk[kh * g.KW + kw], grow,
+                                  pad + (oh * g.SH + kh * g.DH) * Wp
+                                  + kw * g.DW, g.SW)
+    # crop the padding back off; input pixels no window reaches stay 0
+    lo = _imin(g.PW, Wp)
+    hi = _imin(Wp, g.PW + g.W)
+    for ih in range(g.H):
+        if ih + g.PH < Hp and hi > lo:
+            memcpy(dst + ih * g.W + (lo - g.PW), pad + (ih + g.PH) * Wp + lo,
+                   (hi - lo) * sizeof(floating))
+
+
+cdef void _dw_bwd_data(const floating[:, :, :, ::1] gout,
+                       const floating[:, :, :, ::1] w,
+                       floating[:, :, :, ::1] gin, Geom *g):
+    cdef const void *ks = _kset(<floating>0)
+    dtype = np.float32 if floating is float else np.float64
+    cdef Py_ssize_t ntasks = g.N * g.C
+    cdef int nt = <int>_imax(1, _imin(effective_num_threads(), ntasks))
+    cdef Py_ssize_t per = _round_up(_pad_h(g) * _pad_w(g))
+    wsa = np.empty(per * nt + ALIGN, dtype=dtype)
+    cdef floating[::1] ws = wsa
+    cdef floating *ws0 = &ws[0]
+    cdef Py_ssize_t t
+    with nogil, parallel(num_threads=nt):
+        for t in prange(ntasks, schedule='dynamic'):
+            _dw_bwd_data_task(ks, g, t, &gout[0, 0, 0, 0], &w[0, 0, 0, 0],
+                              &gin[0, 0, 0, 0], ws0 + omp_get_thread_num() * per)
+
+
+cdef void _dw_bwd_weights_task(const void *ks, const Geom *g, Py_ssize_t oc,
+                               const floating *gout, const floating *x,
+                               floating *gw, floating *pad) noexcept nogil:
+    cdef Py_ssize_t c = oc // g.OCg, Wp = _pad_w(g), n, oh, kh, kw
+    cdef const floating *grow
+    cdef floating acc
+    for n in range(g.N):
+        _pad_plane(x + (n * g.C + c) * g.H * g.W, g, pad)
+        for kh in range(g.KH):
+            for kw in range(g.KW):
+                acc = 0
+                for oh in range(g.OH):
+                    grow = gout + ((n * g.OC + oc) * g.OH + oh) * g.OW
+                    acc += _dot_strided(
+                        ks, g.OW, pad + (oh * g.SH + kh * g.DH) * Wp
+                        + kw * g.DW, g.SW, grow)
+                gw[oc * g.KH * g.KW + kh * g.KW + kw] += acc
+
+
+cdef object _dw_bwd_weights(const floating[:, :, :, ::1] gout,
+                            const floating[:, :, :, ::1] x, weight_shape,
+                            Geom *g):
+    cdef const void *ks = _kset(<floating>0)
+    dtype = np.float32 if floating is float else np.float64
+    gwa = np.zeros(weight_shape, dtype=dtype)
+    cdef floating[:, :, :, ::1] gw = gwa
+    cdef Py_ssize_t ntasks = g.OC
+    cdef int nt = <int>_imax(1, _imin(effective_num_threads(), ntasks))
+    cdef Py_ssize_t per = _round_up(_pad_h(g) * _pad_w(g))
+    wsa = np.empty(per * nt + ALIGN, dtype=dtype)
+    cdef floating[::1] ws = wsa
+    cdef floating *ws0 = &ws[0]
+    cdef Py_ssize_t t
+    with nogil, parallel(num_threads=nt):
+        for t in prange(ntasks, schedule='dynamic'):
+            _dw_bwd_weights_task(ks, g, t, &gout[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                 &gw[0, 0, 0, 0],
+                                 ws0 + omp_get_thread_num() * per)
+    return gwa

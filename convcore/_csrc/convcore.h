@@ -1,0 +1,76 @@
+/* convcore C layer: CPU feature detection and the per-ISA micro-kernel table.
+ *
+ * Micro-kernels compute one register tile from pointers and strides; they
+ * never allocate, never spawn threads and know nothing of convolution shapes.
+ * The Cython drivers (convcore/_conv.pyx) pack operands into the layouts
+ * documented below and call them through the table chosen at import.
+ */
+#ifndef CONVCORE_H
+#define CONVCORE_H
+
+#include <stddef.h>
+
+/* ISA bits: a kernel set is usable when all its bits are supported. */
+#define CC_ISA_AVX2_FMA 1u
+#define CC_ISA_AVX512F  2u
+
+/* Bits of CC_ISA_* that this CPU (and its OS) supports. */
+unsigned cc_cpu_features(void);
+
+/* Kernel-set layouts, for T = float (f32) or double (f64):
+ *
+ * gemm(k, a, b, c, ldc, bias): full MR x NR tile,
+ *     c[m*ldc + j] = (bias ? bias[m] : 0) + sum_{l<k} a[l*MR + m] * b[l*NR + j]
+ *   a: packed MR-row panel (k steps of MR values), b: packed NR-column panel
+ *   (k steps of NR values, 64-byte aligned). Sums run in increasing l.
+ *
+ * dot(l, a, lda, b, ldb, c, ldc): full DMR x DNR tile,
+ *     c[m*ldc + j] += sum_{i<l} a[m*lda + i] * b[j*ldb + i]
+ *   rows 64-byte aligned, l a multiple of DVL (callers zero-pad), lda and
+ *   ldb multiples of DVL. Each lane sums its own slice in increasing i, then
+ *   lanes are added in a fixed order: same bits for the same inputs.
+ *
+ * axpy(n, alpha, x, incx, y):  y[i] += alpha * x[i*incx]        (i < n)
+ * axpy_scatter(n, alpha, x, y, incy): y[i*incy] += alpha * x[i]  (i < n)
+ * dot_strided(n, x, incx, y): returns sum_i x[i*incx] * y[i], increasing i
+ *   per lane then lanes in a fixed order.
+ */
+typedef struct {
+    const char *name;
+    int mr, nr;
+    int dmr, dnr, dvl;
+    void (*gemm)(size_t k, const float *a, const float *b, float *c,
+                 size_t ldc, const float *bias);
+    void (*dot)(size_t l, const float *a, size_t lda, const float *b,
+                size_t ldb, float *c, size_t ldc);
+    void (*axpy)(size_t n, float alpha, const float *x, size_t incx, float *y);
+    void (*axpy_scatter)(size_t n, float alpha, const float *x, float *y,
+                         size_t incy);
+    float (*dot_strided)(size_t n, const float *x, size_t incx, const float *y);
+} cc_f32_kernels;
+
+typedef struct {
+    const char *name;
+    int mr, nr;
+    int dmr, dnr, dvl;
+    void (*gemm)(size_t k, const double *a, const double *b, double *c,
+                 size_t ldc, const double *bias);
+    void (*dot)(size_t l, const double *a, size_t lda, const double *b,
+                size_t ldb, double *c, size_t ldc);
+    void (*axpy)(size_t n, double alpha, const double *x, size_t incx,
+                 double *y);
+    void (*axpy_scatter)(size_t n, double alpha, const double *x, double *y,
+                         size_t incy);
+    double (*dot_strided)(size_t n, const double *x, size_t incx,
+                          const double *y);
+} cc_f64_kernels;
+
+/* Every kernel set compiled into this build, best first; the last is scalar.
+ * `isa` holds the CC_ISA_* bits each needs. */
+#define CC_MAX_KERNEL_SETS 3
+extern const int cc_num_kernel_sets;
+extern const unsigned cc_kernel_set_isa[CC_MAX_KERNEL_SETS];
+extern const cc_f32_kernels *const cc_f32_kernel_sets[CC_MAX_KERNEL_SETS];
+extern const cc_f64_kernels *const cc_f64_kernel_sets[CC_MAX_KERNEL_SETS];
+
+#endif

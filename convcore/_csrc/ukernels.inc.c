@@ -1,0 +1,195 @@
+/* Micro-kernel template, included once per (dtype, ISA) by the kernels-*.c
+ * files, each compiled with its own ISA flags. The includer defines, as
+ * literals:
+ *   T, TP        element type and its prefix (float, f32 / double, f64)
+ *   ISA          name suffix (scalar, avx2_fma, avx512f)
+ *   VL           lanes per vector (1 = plain scalar code)
+ *   MR, NR       gemm tile: MR rows x NR columns, NR a multiple of VL
+ *   DMR, DNR     dot tile: DMR x DNR dot products
+ * and gets cc_<TP>_gemm_ukernel_<MR>x<NR>__<ISA>, cc_<TP>_dot_ukernel_...,
+ * the row primitives and the kernel set cc_<TP>_kernels__<ISA>.
+ * Vector code is written with GCC/Clang vector extensions; with
+ * -ffp-contract=fast the multiply-adds become FMA instructions wherever the
+ * ISA has them.
+ */
+#define CC_CAT5_(a, b, c, d, e) a##b##c##d##e
+#define CC_CAT5(a, b, c, d, e) CC_CAT5_(a, b, c, d, e)
+#define CC_FN(op) CC_CAT5(cc_, TP, op, __, ISA)
+#define CC_TILE_(a, b) _##a##x##b
+#define CC_TILE(a, b) CC_TILE_(a, b)
+#define GEMM CC_FN(CC_CAT5(_gemm_ukernel, CC_TILE(MR, NR), , , ))
+#define DOT CC_FN(CC_CAT5(_dot_ukernel, CC_TILE(DMR, DNR), , , ))
+#define AXPY CC_FN(_axpy)
+#define AXPY_SCATTER CC_FN(_axpy_scatter)
+#define DOT_STRIDED CC_FN(_dot_strided)
+#define HSUM_FN CC_FN(_hsum)
+#define VEC CC_FN(_vec)
+#define UVEC CC_FN(_uvec)
+#define KSET CC_FN(_kernels)
+#define KSET_TYPE CC_CAT5(cc_, TP, _kernels, , )
+#define CC_STR_(x) #x
+#define CC_STR(x) CC_STR_(x)
+
+#if VL == 1
+typedef T VEC;
+typedef T UVEC;
+#else
+typedef T VEC __attribute__((vector_size(VL * sizeof(T))));
+typedef T UVEC __attribute__((vector_size(VL * sizeof(T)), aligned(sizeof(T))));
+#endif
+#define NV (NR / VL)
+
+#if VL == 1
+#define SPLAT(s) ((T)(s))
+#define HSUM(v) (v)
+#else
+#define SPLAT(s) ((VEC){0} + (T)(s))
+/* Horizontal sum by halving: a fixed order, so the same inputs give the
+ * same bits. */
+static inline T HSUM_FN(VEC v)
+{
+    T t[VL];
+    __builtin_memcpy(t, &v, sizeof t);
+#pragma GCC unroll 8
+    for (int w = VL / 2; w >= 1; w /= 2)
+        for (int i = 0; i < w; i++)
+            t[i] += t[i + w];
+    return t[0];
+}
+#define HSUM(v) HSUM_FN(v)
+#endif
+
+/* MR x NR tile of C = bias + A.B, A packed k x MR, B packed k x NR (aligned).
+ * The whole tile lives in registers for the k loop. */
+static void GEMM(size_t k, const T *restrict a, const T *restrict b,
+                 T *restrict c, size_t ldc, const T *restrict bias)
+{
+    VEC acc[MR][NV];
+#pragma GCC unroll 32
+    for (int m = 0; m < MR; m++) {
+        T b0 = bias ? bias[m] : (T)0;
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++)
+            acc[m][v] = SPLAT(b0);
+    }
+    for (size_t l = 0; l < k; l++) {
+        VEC bv[NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++)
+            bv[v] = *(const VEC *)(b + v * VL);
+#pragma GCC unroll 32
+        for (int m = 0; m < MR; m++) {
+            T am = a[m];
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; v++)
+                acc[m][v] += am * bv[v];
+        }
+        a += MR;
+        b += NR;
+    }
+#pragma GCC unroll 32
+    for (int m = 0; m < MR; m++)
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++)
+            *(UVEC *)(c + m * ldc + v * VL) = acc[m][v];
+}
+
+/* DMR x DNR tile of C += A.B^T with both operands row-major along the
+ * reduction (aligned rows, length a multiple of VL). */
+static void DOT(size_t l, const T *restrict a, size_t lda, const T *restrict b,
+                size_t ldb, T *restrict c, size_t ldc)
+{
+    VEC acc[DMR][DNR];
+#pragma GCC unroll 32
+    for (int m = 0; m < DMR; m++)
+#pragma GCC unroll 8
+        for (int j = 0; j < DNR; j++)
+            acc[m][j] = SPLAT(0);
+    for (size_t i = 0; i < l; i += VL) {
+        VEC av[DMR];
+#pragma GCC unroll 8
+        for (int m = 0; m < DMR; m++)
+            av[m] = *(const VEC *)(a + m * lda + i);
+#pragma GCC unroll 8
+        for (int j = 0; j < DNR; j++) {
+            VEC bv = *(const VEC *)(b + j * ldb + i);
+#pragma GCC unroll 8
+            for (int m = 0; m < DMR; m++)
+                acc[m][j] += av[m] * bv;
+        }
+    }
+#pragma GCC unroll 8
+    for (int m = 0; m < DMR; m++)
+#pragma GCC unroll 8
+        for (int j = 0; j < DNR; j++)
+            c[m * ldc + j] += HSUM(acc[m][j]);
+}
+
+static void AXPY(size_t n, T alpha, const T *restrict x, size_t incx,
+                 T *restrict y)
+{
+    if (incx == 1) {
+        for (size_t i = 0; i < n; i++)
+            y[i] += alpha * x[i];
+    } else {
+        for (size_t i = 0; i < n; i++)
+            y[i] += alpha * x[i * incx];
+    }
+}
+
+static void AXPY_SCATTER(size_t n, T alpha, const T *restrict x,
+                         T *restrict y, size_t incy)
+{
+    if (incy == 1) {
+        for (size_t i = 0; i < n; i++)
+            y[i] += alpha * x[i];
+    } else {
+        for (size_t i = 0; i < n; i++)
+            y[i * incy] += alpha * x[i];
+    }
+}
+
+static T DOT_STRIDED(size_t n, const T *restrict x, size_t incx,
+                     const T *restrict y)
+{
+    size_t i = 0;
+    T s = 0;
+    if (incx == 1) {
+        VEC acc = SPLAT(0);
+        for (; i + VL <= n; i += VL)
+            acc += *(const UVEC *)(x + i) * *(const UVEC *)(y + i);
+        s = HSUM(acc);
+        for (; i < n; i++)
+            s += x[i] * y[i];
+    } else {
+        for (; i < n; i++)
+            s += x[i * incx] * y[i];
+    }
+    return s;
+}
+
+const KSET_TYPE KSET = {
+    CC_STR(ISA), MR, NR, DMR, DNR, VL,
+    GEMM, DOT, AXPY, AXPY_SCATTER, DOT_STRIDED,
+};
+
+#undef NV
+#undef SPLAT
+#undef HSUM
+#undef GEMM
+#undef DOT
+#undef AXPY
+#undef AXPY_SCATTER
+#undef DOT_STRIDED
+#undef HSUM_FN
+#undef VEC
+#undef UVEC
+#undef KSET
+#undef KSET_TYPE
+#undef T
+#undef TP
+#undef VL
+#undef MR
+#undef NR
+#undef DMR
+#undef DNR

@@ -1,0 +1,57 @@
+"""Thread-count control shared by every convcore kernel."""
+
+# 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl limits, usable cores)
+cdef int _user_threads = 0
+
+
+cdef int effective_num_threads() noexcept nogil:
+    if _user_threads > 0:
+        return _user_threads
+    return omp_get_max_threads()
+
+
+def set_num_threads(n):
+    """Set the number of threads convcore kernels use, for the whole process.
+
+    Parameters
+    ----------
+    n : int or None
+        Threads per kernel call, >= 1. ``None`` goes back to following
+        OpenMP: ``OMP_NUM_THREADS``, else the usable cores, and limits set
+        with threadpoolctl (which act on OpenMP in the calling thread).
+
+    Examples
+    --------
+    >>> import convcore
+    >>> convcore.set_num_threads(1)
+    >>> convcore.get_num_threads()
+    1
+    >>> convcore.set_num_threads(None)
+    """
+    global _user_threads
+    if n is None:
+        _user_threads = 0
+        return
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads: n must be an int >= 1 or None, got {n!r}")
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    _user_threads = n
+    omp_set_num_threads(n)
+
+
+def get_num_threads():
+    """Number of threads the next kernel call started from this thread uses.
+
+    Examples
+    --------
+    >>> import convcore
+    >>> convcore.get_num_threads() >= 1
+    True
+    """
+    return effective_num_threads()
+
+
+def openmp_enabled():
+    """True when this build runs kernels with OpenMP threads."""
+    return bool(CC_HAVE_OPENMP)

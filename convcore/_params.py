@@ -1,0 +1,147 @@
+"""Argument normalization and validation: the one place for the output-size
+formula, dtype rules and the error messages users see."""
+import operator
+
+import numpy as np
+
+_FLOAT_OF_KIND = {"i": np.float64, "u": np.float64}
+
+
+def _int(value, what):
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{what} must be an int, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{what} must be an int, got {type(value).__name__} {value!r}"
+        ) from None
+
+
+def tuple_arg(value, name, fn, nd):
+    """Normalize an int-or-sequence argument to a tuple of `nd` ints."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != nd:
+            raise ValueError(
+                f"{fn}: {name} must be an int or a sequence of {nd} ints, "
+                f"got {value!r}"
+            )
+        return tuple(_int(v, f"{fn}: {name}") for v in value)
+    v = _int(value, f"{fn}: {name}")
+    return (v,) * nd
+
+
+def compute_dtype(fn, **arrays):
+    """The dtype a call computes in: np.result_type of its array arguments,
+    float16 promoted to float32 and integers to float64 (NumPy's habit)."""
+    dtypes = []
+    for name, a in arrays.items():
+        if a is None:
+            continue
+        dt = a.dtype
+        if dt.kind == "f":
+            if dt.itemsize > 8:
+                raise TypeError(
+                    f"{fn}: {name} has dtype {dt}; supported: float16/32/64 "
+                    "and integers (computed as float32 or float64)"
+                )
+        elif dt.kind not in "iu":
+            raise TypeError(
+                f"{fn}: {name} has unsupported dtype {dt}; expected a real "
+                "floating point or integer array (float32/float64 computed)"
+            )
+        dtypes.append(dt)
+    dt = np.result_type(*dtypes)
+    if dt.kind in "iu":
+        return np.dtype(np.float64)
+    if dt.itemsize < 4:
+        return np.dtype(np.float32)
+    return dt
+
+
+def as_array(value, name, fn):
+    if isinstance(value, np.ndarray):
+        return value
+    if value is None:
+        raise TypeError(f"{fn}: {name} must be an array, got None")
+    try:
+        arr = np.asarray(value)
+    except Exception as e:  # ragged lists and the like
+        raise TypeError(f"{fn}: {name} could not be read as an array: {e}") from None
+    return arr
+
+
+def conv_geometry(fn, x_shape, w_shape, stride, padding, dilation, groups, nd):
+    """Validate a convolution and return its geometry.
+
+    `x_shape` is batched (N, C, *spatial) and `w_shape` (OC, C/groups,
+    *kernel), both with `nd` spatial dims. Returns
+    ``(out_spatial, stride, pad_before, dilation, groups)``, each a tuple of
+    `nd` ints except groups; padding 'same' pads `pad_before` on top/left and
+    the rest (possibly one more) on bottom/right, as PyTorch does.
+    """
+    N, C = x_shape[0], x_shape[1]
+    OC, Cg = w_shape[0], w_shape[1]
+    spatial = x_shape[2:]
+    ksize = w_shape[2:]
+    groups = _int(groups, f"{fn}: groups")
+    stride = tuple_arg(stride, "stride", fn, nd)
+    dilation = tuple_arg(dilation, "dilation", fn, nd)
+    if groups < 1:
+        raise ValueError(f"{fn}: groups must be >= 1, got {groups}")
+    if min(stride) < 1:
+        raise ValueError(f"{fn}: stride must be >= 1, got {stride}")
+    if min(dilation) < 1:
+        raise ValueError(f"{fn}: dilation must be >= 1, got {dilation}")
+    if C == 0 or Cg == 0:
+        raise ValueError(
+            f"{fn}: input has {C} channels and weight {w_shape} expects {Cg} per "
+            "group; a convolution over zero channels is meaningless"
+        )
+    if min(ksize) < 1:
+        raise ValueError(f"{fn}: kernel size must be >= 1, got weight shape {w_shape}")
+    if C % groups:
+        raise ValueError(
+            f"{fn}: input channels C={C} are not divisible by groups={groups}"
+        )
+    if OC % groups:
+        raise ValueError(
+            f"{fn}: weight out_channels {OC} (weight shape {w_shape}) are not "
+            f"divisible by groups={groups}"
+        )
+    if Cg * groups != C:
+        raise ValueError(
+            f"{fn}: input has C={C} channels but weight {w_shape} with "
+            f"groups={groups} expects C = {Cg} * {groups} = {Cg * groups} "
+            f"(input shape {x_shape})"
+        )
+    span = tuple(d * (k - 1) + 1 for d, k in zip(dilation, ksize))
+    if isinstance(padding, str):
+        if padding == "valid":
+            pad = (0,) * nd
+            padded = spatial
+        elif padding == "same":
+            if max(stride) != 1:
+                raise ValueError(
+                    f"{fn}: padding='same' needs stride 1, got stride={stride}"
+                )
+            pad = tuple((s - 1) // 2 for s in span)
+            padded = tuple(h + s - 1 for h, s in zip(spatial, span))
+        else:
+            raise ValueError(
+                f"{fn}: padding must be 'valid', 'same', an int or a sequence "
+                f"of {nd} ints, got {padding!r}"
+            )
+    else:
+        pad = tuple_arg(padding, "padding", fn, nd)
+        if min(pad) < 0:
+            raise ValueError(f"{fn}: padding must be >= 0, got {pad}")
+        padded = tuple(h + 2 * p for h, p in zip(spatial, pad))
+    out = tuple((hp - s) // st + 1 for hp, s, st in zip(padded, span, stride))
+    if min(out) < 1 or min(hp - s for hp, s in zip(padded, span)) < 0:
+        raise ValueError(
+            f"{fn}: kernel {ksize} with dilation {dilation} (span {span}) is "
+            f"larger than the padded input {padded} (input {tuple(spatial)}, "
+            f"padding {padding!r}); output size would be < 1"
+        )
+    return out, stride, pad, dilation, groups
