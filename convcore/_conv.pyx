@@ -30,9 +30,11 @@ from convcore._openmp cimport effective_num_threads, omp_get_thread_num
 cdef extern from "convcore.h" nogil:
     ctypedef struct cc_f32_kernels:
         const char *name
-        int mr, nr, dmr, dnr, dvl
-        void (*gemm)(size_t k, const float *a, const float *b, float *c,
-                     size_t ldc, const float *bias) noexcept nogil
+        int mr, mr2, nr, dmr, dnr, dvl
+        void (*gemm)(size_t k, const float *a, const float *b, size_t ldb,
+                     float *c, size_t ldc, const float *bias, int acc) noexcept nogil
+        void (*gemm2)(size_t k, const float *a, const float *b, size_t ldb,
+                      float *c, size_t ldc, const float *bias, int acc) noexcept nogil
         void (*dot)(size_t l, const float *a, size_t lda, const float *b,
                     size_t ldb, float *c, size_t ldc) noexcept nogil
         void (*axpy)(size_t n, float alpha, const float *x, size_t incx,
@@ -43,9 +45,11 @@ cdef extern from "convcore.h" nogil:
                              const float *y) noexcept nogil
     ctypedef struct cc_f64_kernels:
         const char *name
-        int mr, nr, dmr, dnr, dvl
-        void (*gemm)(size_t k, const double *a, const double *b, double *c,
-                     size_t ldc, const double *bias) noexcept nogil
+        int mr, mr2, nr, dmr, dnr, dvl
+        void (*gemm)(size_t k, const double *a, const double *b, size_t ldb,
+                     double *c, size_t ldc, const double *bias, int acc) noexcept nogil
+        void (*gemm2)(size_t k, const double *a, const double *b, size_t ldb,
+                      double *c, size_t ldc, const double *bias, int acc) noexcept nogil
         void (*dot)(size_t l, const double *a, size_t lda, const double *b,
                     size_t ldb, double *c, size_t ldc) noexcept nogil
         void (*axpy)(size_t n, double alpha, const double *x, size_t incx,
@@ -71,10 +75,17 @@ _ISA_BITS = {"avx2_fma": CC_ISA_AVX2_FMA, "avx512f": CC_ISA_AVX512F}
 # horizontal sums, short enough that a chunk of dout rows stays in L2.
 cdef enum:
     PC_MAX = 1024
+# reduction slice of the forward gemm: a KC x NR slice of the columns fits
+# in L1 while every weight block passes over it
+cdef enum:
+    KC = 256
 # Work items a bwd_weights call is cut into at least (a property of the
 # problem, never of the thread count, so that the bits do not change).
 cdef enum:
-    MIN_WGRAD_TASKS = 16
+    MIN_TASKS = 16
+# bytes of a task's packed column panel: kept well inside the 1 MiB L2
+cdef enum:
+    PANEL_BYTES = 192 * 1024
 cdef enum:
     ALIGN = 16  # elements: 64 bytes for float32
 
@@ -131,11 +142,17 @@ def get_kernel_set():
 def kernel_info():
     """Tiles of the kernel set in use, per dtype."""
     return {
-        "float32": {"gemm": f"{_k32.mr}x{_k32.nr}",
+        "float32": {"gemm": f"{_k32.mr}x{_k32.nr}, {_k32.mr2}x{_k32.nr}",
                     "dot": f"{_k32.dmr}x{_k32.dnr}"},
-        "float64": {"gemm": f"{_k64.mr}x{_k64.nr}",
+        "float64": {"gemm": f"{_k64.mr}x{_k64.nr}, {_k64.mr2}x{_k64.nr}",
                     "dot": f"{_k64.dmr}x{_k64.dnr}"},
     }
+
+
+cdef bint _use_narrow(Py_ssize_t M, int MR, int MR2) noexcept nogil:
+    """Pick the MR2-row kernel when padding M up to MR rows wastes more
+    than the narrower tile loses (it runs at about 90% of the wide one)."""
+    return _cdiv(M, MR) * MR * 9 > _cdiv(M, MR2) * MR2 * 10
 
 
 def _disabled_from_env():
@@ -196,20 +213,84 @@ cdef inline Py_ssize_t _round_up(Py_ssize_t n) noexcept nogil:
 
 # ----------------------------------------------------------------- packing --
 
-cdef void _cols(floating *img, const Geom *g, Py_ssize_t k0, Py_ssize_t kc,
-                Py_ssize_t p0, Py_ssize_t npix, floating *buf, Py_ssize_t ld,
-                bint scatter) noexcept nogil:
-    """Between an image's channels (NCHW, channel 0 of the group at `img`)
-    and rows k0..k0+kc of its column matrix, for pixels p0..p0+npix:
+cdef struct Region:
+    # a zero-padded copy of channels [c0, c0 + nc) and padded rows
+    # [r0, r0 + nr) of one image, rows Wp wide: every window position of
+    # the covered output pixels is in bounds, so packing has no edge cases
+    Py_ssize_t c0, nc, r0, nr, Wp
 
-    scatter=False: buf[kk*ld + j] = cols[k0+kk, p0+j] (zeros where the
-                   window hangs over the padding);
-    scatter=True:  img[...] += buf[kk*ld + j] for the in-bounds positions.
+
+cdef inline Py_ssize_t _pad_h(const Geom *g) noexcept nogil:
+    return (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1
+
+
+cdef inline Py_ssize_t _pad_w(const Geom *g) noexcept nogil:
+    return (g.OW - 1) * g.SW + (g.KW - 1) * g.DW + 1
+
+
+cdef Region _region(const Geom *g, Py_ssize_t k0, Py_ssize_t kc,
+                    Py_ssize_t p0, Py_ssize_t npix) noexcept nogil:
+    """The region rows k0..k0+kc of the column matrix read for pixels
+    p0..p0+npix."""
+    cdef Region R
+    cdef Py_ssize_t KHW = g.KH * g.KW
+    cdef Py_ssize_t oh_a = p0 // g.OW, oh_b = (p0 + npix - 1) // g.OW
+    R.c0 = k0 // KHW
+    R.nc = (k0 + kc - 1) // KHW + 1 - R.c0
+    R.r0 = oh_a * g.SH
+    R.nr = (oh_b - oh_a) * g.SH + (g.KH - 1) * g.DH + 1
+    R.Wp = _pad_w(g)
+    return R
+
+
+cdef Py_ssize_t _region_size(const Geom *g, Py_ssize_t krows,
+                             Py_ssize_t npix) noexcept nogil:
+    """Upper bound of a region's elements for any krows rows and npix
+    consecutive pixels (of one image)."""
+    cdef Py_ssize_t KHW = g.KH * g.KW
+    cdef Py_ssize_t nc = _imin(g.Cg, _cdiv(krows, KHW) + 1)
+    cdef Py_ssize_t rows = _imin(g.OH, _cdiv(npix, g.OW) + 1)
+    return nc * ((rows - 1) * g.SH + (g.KH - 1) * g.DH + 1) * _pad_w(g)
+
+
+cdef void _pad_region(const floating *img, const Geom *g, const Region *R,
+                      floating *xp) noexcept nogil:
+    """xp = region R of the image (channel 0 of the group at img)."""
+    cdef Py_ssize_t c, r, ih, t, Wp = R.Wp
+    cdef Py_ssize_t lo = _imin(g.PW, Wp), hi = _imin(Wp, g.PW + g.W)
+    cdef floating *dst
+    cdef const floating *src
+    for c in range(R.nc):
+        for r in range(R.nr):
+            dst = xp + (c * R.nr + r) * Wp
+            ih = R.r0 + r - g.PH
+            if ih < 0 or ih >= g.H:
+                memset(dst, 0, Wp * sizeof(floating))
+            else:
+                src = img + ((R.c0 + c) * g.H + ih) * g.W - g.PW
+                for t in range(lo):
+                    dst[t] = 0
+                for t in range(lo, hi):
+                    dst[t] = src[t]
+                for t in range(hi, Wp):
+                    dst[t] = 0
+
+
+cdef void _cols(floating *xp, const Region *R, const Geom *g, Py_ssize_t k0,
+                Py_ssize_t kc, Py_ssize_t p0, Py_ssize_t npix, floating *buf,
+                Py_ssize_t ld, bint scatter) noexcept nogil:
+    """Between a padded region xp and rows k0..k0+kc of the column matrix,
+    for pixels p0..p0+npix:
+
+    scatter=False: buf[kk*ld + j] = cols[k0+kk, p0+j];
+    scatter=True:  xp[...] += buf[kk*ld + j].
+
+    One output-row segment at a time, plain loops (segments are short).
     """
-    cdef Py_ssize_t KHW = g.KH * g.KW, H = g.H, W = g.W
-    cdef Py_ssize_t kk, k, c, r, kh, kw, j, oh, ow, seg, ih, iw, lo, hi, t
-    cdef Py_ssize_t SW = g.SW
+    cdef Py_ssize_t KHW = g.KH * g.KW, SW = g.SW, Wp = R.Wp
+    cdef Py_ssize_t kk, k, c, r, kh, kw, j, oh, ow, seg, t
     cdef floating *row
+    cdef floating *base
     cdef floating *src
     for kk in range(kc):
         k = k0 + kk
@@ -217,36 +298,28 @@ cdef void _cols(floating *img, const Geom *g, Py_ssize_t k0, Py_ssize_t kc,
         r = k - c * KHW
         kh = r // g.KW
         kw = r - kh * g.KW
+        base = xp + ((c - R.c0) * R.nr + kh * g.DH - R.r0) * Wp + kw * g.DW
         row = buf + kk * ld
         oh = p0 // g.OW
         ow = p0 - oh * g.OW
         j = 0
         while j < npix:
             seg = _imin(g.OW - ow, npix - j)
-            ih = oh * g.SH + kh * g.DH - g.PH
-            if ih < 0 or ih >= H:
-                if not scatter:
-                    memset(row + j, 0, seg * sizeof(floating))
-            else:
-                src = img + (c * H + ih) * W
-                iw = ow * SW + kw * g.DW - g.PW
-                # in-bounds window positions t: 0 <= iw + t*SW < W
-                lo = 0 if iw >= 0 else _cdiv(-iw, SW)
-                hi = 0 if iw >= W else _cdiv(W - iw, SW)
-                hi = _imin(hi, seg)
-                lo = _imin(lo, hi)
-                if scatter:
-                    for t in range(lo, hi):
-                        src[iw + t * SW] += row[j + t]
+            src = base + oh * g.SH * Wp + ow * SW
+            if scatter:
+                if SW == 1:
+                    for t in range(seg):
+                        src[t] += row[j + t]
                 else:
-                    memset(row + j, 0, lo * sizeof(floating))
-                    if SW == 1:
-                        memcpy(row + j + lo, src + iw + lo,
-                               (hi - lo) * sizeof(floating))
-                    else:
-                        for t in range(lo, hi):
-                            row[j + t] = src[iw + t * SW]
-                    memset(row + j + hi, 0, (seg - hi) * sizeof(floating))
+                    for t in range(seg):
+                        src[t * SW] += row[j + t]
+            else:
+                if SW == 1:
+                    for t in range(seg):
+                        row[j + t] = src[t]
+                else:
+                    for t in range(seg):
+                        row[j + t] = src[t * SW]
             j += seg
             ow = 0
             oh += 1
@@ -260,13 +333,21 @@ cdef void _zero_cols(floating *buf, Py_ssize_t rows, Py_ssize_t ld,
             memset(buf + r * ld + start, 0, (stop - start) * sizeof(floating))
 
 
-cdef inline void _gemm(const void *ks, Py_ssize_t k, const floating *a,
-                       const floating *b, floating *c, Py_ssize_t ldc,
-                       const floating *bias) noexcept nogil:
+cdef inline void _gemm(const void *ks, bint narrow, Py_ssize_t k,
+                       const floating *a, const floating *b, Py_ssize_t ldb,
+                       floating *c, Py_ssize_t ldc, const floating *bias,
+                       bint acc) noexcept nogil:
+    """The set's gemm micro-kernel, or its MR2-row variant if `narrow`."""
     if floating is float:
-        (<const cc_f32_kernels *>ks).gemm(k, a, b, c, ldc, bias)
+        if narrow:
+            (<const cc_f32_kernels *>ks).gemm2(k, a, b, ldb, c, ldc, bias, acc)
+        else:
+            (<const cc_f32_kernels *>ks).gemm(k, a, b, ldb, c, ldc, bias, acc)
     else:
-        (<const cc_f64_kernels *>ks).gemm(k, a, b, c, ldc, bias)
+        if narrow:
+            (<const cc_f64_kernels *>ks).gemm2(k, a, b, ldb, c, ldc, bias, acc)
+        else:
+            (<const cc_f64_kernels *>ks).gemm(k, a, b, ldb, c, ldc, bias, acc)
 
 
 cdef inline void _copy_tile(const floating *src, Py_ssize_t lds, floating *dst,
@@ -284,15 +365,17 @@ cdef const void *_kset(floating dummy) noexcept nogil:
         return _k64
 
 
-cdef void _tile_dims(const void *ks, int *mr, int *nr, int *dmr, int *dnr,
-                     int *dvl, bint f32) noexcept nogil:
+cdef void _tile_dims(const void *ks, int *mr, int *mr2, int *nr, int *dmr,
+                     int *dnr, int *dvl, bint f32) noexcept nogil:
     if f32:
+        mr2[0] = (<const cc_f32_kernels *>ks).mr2
         mr[0] = (<const cc_f32_kernels *>ks).mr
         nr[0] = (<const cc_f32_kernels *>ks).nr
         dmr[0] = (<const cc_f32_kernels *>ks).dmr
         dnr[0] = (<const cc_f32_kernels *>ks).dnr
         dvl[0] = (<const cc_f32_kernels *>ks).dvl
     else:
+        mr2[0] = (<const cc_f64_kernels *>ks).mr2
         mr[0] = (<const cc_f64_kernels *>ks).mr
         nr[0] = (<const cc_f64_kernels *>ks).nr
         dmr[0] = (<const cc_f64_kernels *>ks).dmr
@@ -300,32 +383,105 @@ cdef void _tile_dims(const void *ks, int *mr, int *nr, int *dmr, int *dnr,
         dvl[0] = (<const cc_f64_kernels *>ks).dvl
 
 
+cdef void _pack_rows_kmajor(const floating *w, Py_ssize_t G, Py_ssize_t M,
+                            Py_ssize_t K, int MR, floating *dst) noexcept nogil:
+    """fwd weights W[G*M][K] -> [g][MR-row block][k][MR], rows past M zero."""
+    cdef Py_ssize_t gi, ib, k, m, mr, nmb = _cdiv(M, MR)
+    cdef const floating *src
+    for gi in range(G):
+        for ib in range(nmb):
+            mr = _imin(MR, M - ib * MR)
+            src = w + (gi * M + ib * MR) * K
+            for k in range(K):
+                for m in range(mr):
+                    dst[m] = src[m * K + k]
+                for m in range(mr, MR):
+                    dst[m] = 0
+                dst += MR
+
+
+cdef void _pack_wt(const floating *w, const Geom *g, Py_ssize_t ncb,
+                   Py_ssize_t rows_cb, Py_ssize_t nblk, int MR,
+                   floating *dst) noexcept nogil:
+    """bwd_data weights: W^T as [g][channel block][MR k-row block][oc][MR];
+    each channel block holds rows_cb k-rows, rows past its end zero."""
+    cdef Py_ssize_t gi, cb, blk, oc, m, k0, nr
+    cdef const floating *src
+    for gi in range(g.G):
+        for cb in range(ncb):
+            for blk in range(nblk):
+                k0 = cb * rows_cb + blk * MR
+                nr = _imax(0, _imin(MR, _imin((cb + 1) * rows_cb, g.K) - k0))
+                for oc in range(g.OCg):
+                    src = w + (gi * g.OCg + oc) * g.K + k0
+                    for m in range(nr):
+                        dst[m] = src[m]
+                    for m in range(nr, MR):
+                        dst[m] = 0
+                    dst += MR
+
+
 # --------------------------------------------------------------------- fwd --
 
-cdef void _fwd_task(const void *ks, const Geom *g, Py_ssize_t t,
-                    Py_ssize_t ntp, int MR, int NR, const floating *x,
-                    const floating *wp, const floating *bp, floating *out,
-                    floating *bbuf, floating *tbuf) noexcept nogil:
-    cdef Py_ssize_t jt = t % ntp, rest = t // ntp
+cdef void _fwd_task(const void *ks, bint narrow, const Geom *g,
+                    Py_ssize_t t, Py_ssize_t nbk, Py_ssize_t PB, int MR,
+                    int NR, const floating *x, const floating *wp,
+                    const floating *bp, floating *out, floating *bbuf,
+                    floating *tbuf, floating *xp) noexcept nogil:
+    """Pixels [p0, p0 + PB) of image n, group gi: pack their columns
+    [K][PB] once, then per NR-pixel tile, per KC slice of K (the B slice
+    stays in L1), every MR-row weight block."""
+    cdef Py_ssize_t bk = t % nbk, rest = t // nbk
     cdef Py_ssize_t gi = rest % g.G, n = rest // g.G
-    cdef Py_ssize_t p0 = jt * NR, npix = _imin(NR, g.P - p0)
-    cdef Py_ssize_t nmb = _cdiv(g.OCg, MR), ib, m0, mr
+    cdef Py_ssize_t p0 = bk * PB, npb = _imin(PB, g.P - p0)
+    cdef Py_ssize_t nmb = _cdiv(g.OCg, MR), ib, m0, mr, j0, npix, pc, kc
+    cdef bint full
+    cdef const floating *a
     cdef const floating *bias
     cdef floating *c
-    _cols(<floating *>x + (n * g.C + gi * g.Cg) * g.H * g.W, g, 0, g.K,
-          p0, npix, bbuf, NR, False)
-    _zero_cols(bbuf, g.K, NR, npix, NR)
-    for ib in range(nmb):
-        m0 = ib * MR
-        mr = _imin(MR, g.OCg - m0)
-        bias = NULL if bp == NULL else bp + (gi * nmb + ib) * MR
-        c = out + (n * g.OC + gi * g.OCg + m0) * g.P + p0
-        if mr == MR and npix == NR:
-            _gemm(ks, g.K, wp + (gi * nmb + ib) * g.K * MR, bbuf, c, g.P, bias)
-        else:
-            _gemm(ks, g.K, wp + (gi * nmb + ib) * g.K * MR, bbuf, tbuf, NR,
-                  bias)
-            _copy_tile(tbuf, NR, c, g.P, mr, npix)
+    cdef Region R = _region(g, 0, g.K, p0, npb)
+    _pad_region(x + (n * g.C + gi * g.Cg) * g.H * g.W, g, &R, xp)
+    _cols(xp, &R, g, 0, g.K, p0, npb, bbuf, PB, False)
+    _zero_cols(bbuf, g.K, PB, npb, _cdiv(npb, NR) * NR)
+    j0 = 0
+    while j0 < npb:
+        npix = _imin(NR, npb - j0)
+        pc = 0
+        while pc < g.K:
+            kc = _imin(KC, g.K - pc)
+            for ib in range(nmb):
+                m0 = ib * MR
+                mr = _imin(MR, g.OCg - m0)
+                a = wp + (gi * nmb + ib) * g.K * MR + pc * MR
+                bias = NULL if bp == NULL else bp + (gi * nmb + ib) * MR
+                full = mr == MR and npix == NR
+                if full:
+                    c = out + (n * g.OC + gi * g.OCg + m0) * g.P + p0 + j0
+                    _gemm(ks, narrow, kc, a, bbuf + pc * PB + j0, PB, c, g.P,
+                          bias, pc > 0)
+                else:  # edge tile: through this block's own scratch tile
+                    _gemm(ks, narrow, kc, a, bbuf + pc * PB + j0, PB,
+                          tbuf + ib * MR * NR, NR, bias, pc > 0)
+            pc += kc
+        for ib in range(nmb):
+            m0 = ib * MR
+            mr = _imin(MR, g.OCg - m0)
+            if mr != MR or npix != NR:
+                _copy_tile(tbuf + ib * MR * NR, NR,
+                           out + (n * g.OC + gi * g.OCg + m0) * g.P + p0 + j0,
+                           g.P, mr, npix)
+        j0 += NR
+
+
+cdef Py_ssize_t _pixel_block(const Geom *g, Py_ssize_t rows, int NR,
+                             Py_ssize_t size) noexcept nogil:
+    """Pixels per task: whole NR tiles whose [rows][PB] panel stays in L2,
+    while leaving at least MIN_TASKS tasks when the problem has them."""
+    cdef Py_ssize_t tiles = _cdiv(g.P, NR)
+    cdef Py_ssize_t nb = _imax(1, PANEL_BYTES // (rows * NR * size))
+    nb = _imin(nb, tiles)
+    nb = _imin(nb, _imax(1, g.N * g.G * tiles // MIN_TASKS))
+    return nb * NR
 
 
 def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
@@ -342,16 +498,17 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
         _dw_fwd(x, w, bias, out, &g)
         return
     cdef const void *ks = _kset(<floating>0)
-    cdef int MR, NR, dmr, dnr, dvl
-    _tile_dims(ks, &MR, &NR, &dmr, &dnr, &dvl, floating is float)
+    cdef int MR, MR2, NR, dmr, dnr, dvl
+    _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &dvl, floating is float)
+    cdef bint narrow = _use_narrow(g.OCg, MR, MR2)
+    if narrow:
+        MR = MR2
     dtype = np.float32 if floating is float else np.float64
     cdef Py_ssize_t nmb = _cdiv(g.OCg, MR)
-    # weights packed as [g][MR-row block][k][MR], rows past OCg zero
-    wpa = np.zeros((g.G, nmb * MR, g.K), dtype=dtype)
-    wpa[:, :g.OCg, :] = np.asarray(w).reshape(g.G, g.OCg, g.K)
-    wpa = np.ascontiguousarray(
-        wpa.reshape(g.G, nmb, MR, g.K).transpose(0, 1, 3, 2)).reshape(-1)
+    wpa = np.empty(g.G * nmb * g.K * MR, dtype=dtype)
     cdef floating[::1] wp = wpa
+    with nogil:
+        _pack_rows_kmajor(&w[0, 0, 0, 0], g.G, g.OCg, g.K, MR, &wp[0])
     cdef floating[::1] bpv
     cdef const floating *bp = NULL
     if bias is not None:
@@ -359,10 +516,12 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
         bpa[:, :g.OCg] = np.asarray(bias).reshape(g.G, g.OCg)
         bpv = bpa.reshape(-1)
         bp = &bpv[0]
-    cdef Py_ssize_t ntp = _cdiv(g.P, NR)
-    cdef Py_ssize_t ntasks = g.N * g.G * ntp
+    cdef Py_ssize_t PB = _pixel_block(&g, g.K, NR, sizeof(floating))
+    cdef Py_ssize_t nbk = _cdiv(g.P, PB)
+    cdef Py_ssize_t ntasks = g.N * g.G * nbk
     cdef int nt = <int>_imax(1, _imin(effective_num_threads(), ntasks))
-    cdef Py_ssize_t per = _round_up(g.K * NR + MR * NR)
+    cdef Py_ssize_t xpn = _round_up(_region_size(&g, g.K, PB))
+    cdef Py_ssize_t per = _round_up(g.K * PB) + xpn + nmb * MR * NR
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
     cdef floating *ws0 = &ws[0] + _aligned_offset(ws)
@@ -371,41 +530,76 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     with nogil, parallel(num_threads=nt):
         bbuf = ws0 + omp_get_thread_num() * per
         for t in prange(ntasks, schedule='dynamic'):
-            _fwd_task(ks, &g, t, ntp, MR, NR, &x[0, 0, 0, 0], &wp[0], bp,
-                      &out[0, 0, 0, 0], bbuf, bbuf + g.K * NR)
+            _fwd_task(ks, narrow, &g, t, nbk, PB, MR, NR, &x[0, 0, 0, 0],
+                      &wp[0], bp, &out[0, 0, 0, 0], bbuf,
+                      bbuf + _round_up(g.K * PB) + xpn,
+                      bbuf + _round_up(g.K * PB))
 
 
 # ---------------------------------------------------------------- bwd_data --
 
-cdef void _bwd_data_task(const void *ks, const Geom *g, Py_ssize_t t,
+cdef void _bwd_data_task(const void *ks, bint narrow, const Geom *g,
+                         Py_ssize_t t,
                          Py_ssize_t ncb, Py_ssize_t cbs, Py_ssize_t nblk,
-                         int MR, int NR, const floating *gout,
+                         Py_ssize_t PB, int MR, int NR, const floating *gout,
                          const floating *wp, floating *gin, floating *bbuf,
-                         floating *tbuf) noexcept nogil:
+                         floating *cbuf, floating *gp) noexcept nogil:
+    """Channels [c0, c1) of image n, group gi: for each block of PB pixels
+    and each MR-row block of W^T, dcols[MR][PB] = W^T . dout, then
+    scattered into the input gradient (only this task writes there)."""
     cdef Py_ssize_t cb = t % ncb, rest = t // ncb
     cdef Py_ssize_t gi = rest % g.G, n = rest // g.G
     cdef Py_ssize_t KHW = g.KH * g.KW
     cdef Py_ssize_t k0 = cb * cbs * KHW
     cdef Py_ssize_t k1 = _imin(g.Cg, (cb + 1) * cbs) * KHW
-    cdef Py_ssize_t jt, p0, npix, oc, blk, r0, rows
-    cdef const floating *src
+    cdef Py_ssize_t p0, npb, j0, tail, oc, blk, r0
+    cdef const floating *src = gout + (n * g.OC + gi * g.OCg) * g.P
     cdef const floating *a = wp + ((gi * ncb + cb) * nblk) * g.OCg * MR
     cdef floating *img = gin + (n * g.C + gi * g.Cg) * g.H * g.W
-    for jt in range(_cdiv(g.P, NR)):
-        p0 = jt * NR
-        npix = _imin(NR, g.P - p0)
-        src = gout + (n * g.OC + gi * g.OCg) * g.P + p0
-        for oc in range(g.OCg):
-            memcpy(bbuf + oc * NR, src + oc * g.P, npix * sizeof(floating))
-        _zero_cols(bbuf, g.OCg, NR, npix, NR)
+    cdef Region R
+    cdef Py_ssize_t c, ih, lo, hi
+    # scatter into a zero-padded gradient of this task's channels, then
+    # crop it into gin (only this task writes these channels)
+    R.c0 = cb * cbs
+    R.nc = _imin(g.Cg, (cb + 1) * cbs) - R.c0
+    R.r0 = 0
+    R.nr = _pad_h(g)
+    R.Wp = _pad_w(g)
+    memset(gp, 0, R.nc * R.nr * R.Wp * sizeof(floating))
+    p0 = 0
+    while p0 < g.P:
+        npb = _imin(PB, g.P - p0)
+        tail = npb % NR
+        if tail:  # the tail tile reads a zero-padded copy, never past dout
+            j0 = npb - tail
+            for oc in range(g.OCg):
+                memcpy(bbuf + oc * NR, src + oc * g.P + p0 + j0,
+                       tail * sizeof(floating))
+            _zero_cols(bbuf, g.OCg, NR, tail, NR)
         for blk in range(nblk):
             r0 = k0 + blk * MR
             if r0 >= k1:
                 break
-            rows = _imin(MR, k1 - r0)
-            _gemm(ks, g.OCg, a + blk * g.OCg * MR, bbuf, tbuf, NR,
-                  <const floating *>NULL)
-            _cols(img, g, r0, rows, p0, npix, tbuf, NR, True)
+            j0 = 0
+            while j0 < npb:
+                if npb - j0 >= NR:  # dout rows read in place
+                    _gemm(ks, narrow, g.OCg, a + blk * g.OCg * MR,
+                          src + p0 + j0, g.P, cbuf + j0, PB,
+                          <const floating *>NULL, False)
+                else:
+                    _gemm(ks, narrow, g.OCg, a + blk * g.OCg * MR, bbuf, NR,
+                          cbuf + j0, PB, <const floating *>NULL, False)
+                j0 += NR
+            _cols(gp, &R, g, r0, _imin(MR, k1 - r0), p0, npb, cbuf, PB, True)
+        p0 += PB
+    lo = _imin(g.PW, R.Wp)
+    hi = _imin(R.Wp, g.PW + g.W)
+    if hi > lo:
+        for c in range(R.nc):
+            for ih in range(_imin(g.H, R.nr - g.PH)):
+                memcpy(img + ((R.c0 + c) * g.H + ih) * g.W + (lo - g.PW),
+                       gp + (c * R.nr + ih + g.PH) * R.Wp + lo,
+                       (hi - lo) * sizeof(floating))
 
 
 def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
@@ -423,29 +617,28 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
         _dw_bwd_data(gout, w, gin, &g)
         return
     cdef const void *ks = _kset(<floating>0)
-    cdef int MR, NR, dmr, dnr, dvl
-    _tile_dims(ks, &MR, &NR, &dmr, &dnr, &dvl, floating is float)
-    dtype = np.float32 if floating is float else np.float64
+    cdef int MR, MR2, NR, dmr, dnr, dvl
+    _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &dvl, floating is float)
     cdef Py_ssize_t KHW = g.KH * g.KW
+    cdef bint narrow = _use_narrow(g.Cg * KHW, MR, MR2)
+    if narrow:
+        MR = MR2
+    dtype = np.float32 if floating is float else np.float64
     # channel blocks: enough tasks for any machine, a function of the shape
-    cdef Py_ssize_t ncb = _imin(g.Cg, _cdiv(MIN_WGRAD_TASKS, g.N * g.G))
+    cdef Py_ssize_t ncb = _imin(g.Cg, _cdiv(MIN_TASKS, g.N * g.G))
     cdef Py_ssize_t cbs = _cdiv(g.Cg, ncb)
     ncb = _cdiv(g.Cg, cbs)
     cdef Py_ssize_t nblk = _cdiv(cbs * KHW, MR)
-    # W^T packed as [g][channel block][MR k-row block][oc][MR]
-    wt = np.zeros((g.G, ncb, nblk * MR, g.OCg), dtype=dtype)
-    w2 = np.asarray(w).reshape(g.G, g.OCg, g.Cg * KHW).transpose(0, 2, 1)
-    for cb in range(ncb):
-        lo = cb * cbs * KHW
-        hi = min(g.Cg, (cb + 1) * cbs) * KHW
-        wt[:, cb, :hi - lo, :] = w2[:, lo:hi, :]
-    wpa = np.ascontiguousarray(
-        wt.reshape(g.G, ncb, nblk, MR, g.OCg).transpose(0, 1, 2, 4, 3)
-    ).reshape(-1)
+    wpa = np.empty(g.G * ncb * nblk * g.OCg * MR, dtype=dtype)
     cdef floating[::1] wp = wpa
+    with nogil:
+        _pack_wt(&w[0, 0, 0, 0], &g, ncb, cbs * KHW, nblk, MR, &wp[0])
     cdef Py_ssize_t ntasks = g.N * g.G * ncb
     cdef int nt = <int>_imax(1, _imin(effective_num_threads(), ntasks))
-    cdef Py_ssize_t per = _round_up(g.OCg * NR + MR * NR)
+    # pixel blocks sized so one MR x PB block of dcols stays in L1/L2
+    cdef Py_ssize_t PB = NR * _imax(1, _imin(_cdiv(g.P, NR), 32))
+    cdef Py_ssize_t gpn = _round_up(cbs * _pad_h(&g) * _pad_w(&g))
+    cdef Py_ssize_t per = _round_up(g.OCg * NR) + _round_up(MR * PB) + gpn
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
     cdef floating *ws0 = &ws[0] + _aligned_offset(ws)
@@ -454,9 +647,10 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
     with nogil, parallel(num_threads=nt):
         bbuf = ws0 + omp_get_thread_num() * per
         for t in prange(ntasks, schedule='dynamic'):
-            _bwd_data_task(ks, &g, t, ncb, cbs, nblk, MR, NR,
+            _bwd_data_task(ks, narrow, &g, t, ncb, cbs, nblk, PB, MR, NR,
                            &gout[0, 0, 0, 0], &wp[0], &gin[0, 0, 0, 0],
-                           bbuf, bbuf + g.OCg * NR)
+                           bbuf, bbuf + _round_up(g.OCg * NR),
+                           bbuf + _round_up(g.OCg * NR) + _round_up(MR * PB))
 
 
 # ------------------------------------------------------------- bwd_weights --
@@ -475,7 +669,7 @@ cdef void _bwd_weights_task(const void *ks, const Geom *g, Py_ssize_t t,
                             Py_ssize_t PC, int DMR, int DNR, int DVL,
                             const floating *gout, const floating *x,
                             floating *part, floating *abuf, floating *bbuf,
-                            floating *tbuf) noexcept nogil:
+                            floating *tbuf, floating *xp) noexcept nogil:
     cdef Py_ssize_t s = t % S, rest = t // S
     cdef Py_ssize_t kb = rest % nkb, gi = rest // nkb
     cdef Py_ssize_t k0 = kb * KT, kt = _imin(KT, g.K - k0)
@@ -485,6 +679,7 @@ cdef void _bwd_weights_task(const void *ks, const Geom *g, Py_ssize_t t,
     cdef Py_ssize_t ch0 = s * nch // S, ch1 = (s + 1) * nch // S
     cdef Py_ssize_t ch, q0, q1, q, n, p, seg, lpad, oc, ob, jb, m0, j0, mr, jr
     cdef floating *c
+    cdef Region R
     # padding rows stay zero for the whole task
     if mp > g.OCg:
         memset(abuf + g.OCg * PC, 0, (mp - g.OCg) * PC * sizeof(floating))
@@ -503,8 +698,9 @@ cdef void _bwd_weights_task(const void *ks, const Geom *g, Py_ssize_t t,
                 memcpy(abuf + oc * PC + (q - q0),
                        gout + (n * g.OC + gi * g.OCg + oc) * g.P + p,
                        seg * sizeof(floating))
-            _cols(<floating *>x + (n * g.C + gi * g.Cg) * g.H * g.W, g, k0, kt,
-                  p, seg, bbuf + (q - q0), PC, False)
+            R = _region(g, k0, kt, p, seg)
+            _pad_region(x + (n * g.C + gi * g.Cg) * g.H * g.W, g, &R, xp)
+            _cols(xp, &R, g, k0, kt, p, seg, bbuf + (q - q0), PC, False)
             q += seg
         _zero_cols(abuf, g.OCg, PC, q1 - q0, lpad)
         _zero_cols(bbuf, kt, PC, q1 - q0, lpad)
@@ -542,14 +738,14 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
     if g.Cg == 1 and g.G == g.C and g.G > 1:
         return _dw_bwd_weights(gout, x, weight_shape, &g)
     cdef const void *ks = _kset(<floating>0)
-    cdef int MR, NR, DMR, DNR, DVL
-    _tile_dims(ks, &MR, &NR, &DMR, &DNR, &DVL, floating is float)
+    cdef int MR, MR2, NR, DMR, DNR, DVL
+    _tile_dims(ks, &MR, &MR2, &NR, &DMR, &DNR, &DVL, floating is float)
     cdef Py_ssize_t Q = g.N * g.P
     cdef Py_ssize_t PC = _imin(PC_MAX, _cdiv(Q, ALIGN) * ALIGN)
     cdef Py_ssize_t KT = DNR * _imax(1, _imin(8, _cdiv(g.K, DNR)))
     cdef Py_ssize_t nkb = _cdiv(g.K, KT)
     cdef Py_ssize_t S = _imax(1, _imin(_cdiv(Q, PC),
-                                       _cdiv(MIN_WGRAD_TASKS, g.G * nkb)))
+                                       _cdiv(MIN_TASKS, g.G * nkb)))
     parta = np.zeros((S, g.OC, g.K), dtype=dtype)
     cdef floating[:, :, ::1] part = parta
     cdef Py_ssize_t ntasks = g.G * nkb * S
@@ -557,7 +753,8 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
     cdef Py_ssize_t mp = _cdiv(g.OCg, DMR) * DMR
     cdef Py_ssize_t abuf_n = _cdiv(mp * PC, ALIGN) * ALIGN
     cdef Py_ssize_t bbuf_n = _cdiv(KT * PC, ALIGN) * ALIGN
-    cdef Py_ssize_t per = _round_up(abuf_n + bbuf_n + DMR * DNR)
+    cdef Py_ssize_t xpn = _round_up(_region_size(&g, KT, PC))
+    cdef Py_ssize_t per = _round_up(abuf_n + bbuf_n + DMR * DNR) + xpn
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
     cdef floating *ws0 = &ws[0] + _aligned_offset(ws)
@@ -569,7 +766,8 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
             _bwd_weights_task(ks, &g, t, nkb, KT, S, PC, DMR, DNR, DVL,
                               &gout[0, 0, 0, 0], &x[0, 0, 0, 0],
                               &part[0, 0, 0], abuf, abuf + abuf_n,
-                              abuf + abuf_n + bbuf_n)
+                              abuf + abuf_n + bbuf_n,
+                              abuf + _round_up(abuf_n + bbuf_n + DMR * DNR))
     # fixed-order reduction of the splits
     gw = parta[0] if S == 1 else parta.sum(axis=0)
     return gw.reshape(weight_shape)
@@ -605,14 +803,6 @@ cdef inline floating _dot_strided(const void *ks, Py_ssize_t n,
         return (<const cc_f32_kernels *>ks).dot_strided(n, x, incx, y)
     else:
         return (<const cc_f64_kernels *>ks).dot_strided(n, x, incx, y)
-
-
-cdef inline Py_ssize_t _pad_h(const Geom *g) noexcept nogil:
-    return (g.OH - 1) * g.SH + (g.KH - 1) * g.DH + 1
-
-
-cdef inline Py_ssize_t _pad_w(const Geom *g) noexcept nogil:
-    return (g.OW - 1) * g.SW + (g.KW - 1) * g.DW + 1
 
 
 cdef void _pad_plane(const floating *src, const Geom *g,

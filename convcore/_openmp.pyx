@@ -1,4 +1,5 @@
 """Thread-count control shared by every convcore kernel."""
+import operator
 
 # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl limits, usable cores)
 cdef int _user_threads = 0
@@ -32,12 +33,17 @@ def set_num_threads(n):
     if n is None:
         _user_threads = 0
         return
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"set_num_threads: n must be an int >= 1 or None, got {n!r}")
+    try:
+        if isinstance(n, bool):
+            raise TypeError
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(
+            f"set_num_threads: n must be an int >= 1 or None, got {n!r}") from None
     if n < 1:
         raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    # convcore's own setting: OpenMP's (and other libraries') is left alone
     _user_threads = n
-    omp_set_num_threads(n)
 
 
 def get_num_threads():

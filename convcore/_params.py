@@ -20,7 +20,7 @@ def _int(value, what):
 
 def tuple_arg(value, name, fn, nd):
     """Normalize an int-or-sequence argument to a tuple of `nd` ints."""
-    if isinstance(value, (tuple, list)):
+    if isinstance(value, (tuple, list, np.ndarray)):
         if len(value) != nd:
             raise ValueError(
                 f"{fn}: {name} must be an int or a sequence of {nd} ints, "
@@ -71,7 +71,8 @@ def as_array(value, name, fn):
     return arr
 
 
-def conv_geometry(fn, x_shape, w_shape, stride, padding, dilation, groups, nd):
+def conv_geometry(fn, x_shape, w_shape, stride, padding, dilation, groups, nd,
+                  shown_shape=None):
     """Validate a convolution and return its geometry.
 
     `x_shape` is batched (N, C, *spatial) and `w_shape` (OC, C/groups,
@@ -79,7 +80,9 @@ def conv_geometry(fn, x_shape, w_shape, stride, padding, dilation, groups, nd):
     ``(out_spatial, stride, pad_before, dilation, groups)``, each a tuple of
     `nd` ints except groups; padding 'same' pads `pad_before` on top/left and
     the rest (possibly one more) on bottom/right, as PyTorch does.
+    `shown_shape` is the input shape as the caller gave it (for messages).
     """
+    shown = tuple(x_shape if shown_shape is None else shown_shape)
     N, C = x_shape[0], x_shape[1]
     OC, Cg = w_shape[0], w_shape[1]
     spatial = x_shape[2:]
@@ -102,7 +105,8 @@ def conv_geometry(fn, x_shape, w_shape, stride, padding, dilation, groups, nd):
         raise ValueError(f"{fn}: kernel size must be >= 1, got weight shape {w_shape}")
     if C % groups:
         raise ValueError(
-            f"{fn}: input channels C={C} are not divisible by groups={groups}"
+            f"{fn}: input channels C={C} (input shape {shown}) are not "
+            f"divisible by groups={groups}"
         )
     if OC % groups:
         raise ValueError(
@@ -113,7 +117,7 @@ def conv_geometry(fn, x_shape, w_shape, stride, padding, dilation, groups, nd):
         raise ValueError(
             f"{fn}: input has C={C} channels but weight {w_shape} with "
             f"groups={groups} expects C = {Cg} * {groups} = {Cg * groups} "
-            f"(input shape {x_shape})"
+            f"(input shape {shown})"
         )
     span = tuple(d * (k - 1) + 1 for d, k in zip(dilation, ksize))
     if isinstance(padding, str):
@@ -141,7 +145,7 @@ def conv_geometry(fn, x_shape, w_shape, stride, padding, dilation, groups, nd):
     if min(out) < 1 or min(hp - s for hp, s in zip(padded, span)) < 0:
         raise ValueError(
             f"{fn}: kernel {ksize} with dilation {dilation} (span {span}) is "
-            f"larger than the padded input {padded} (input {tuple(spatial)}, "
+            f"larger than the padded input {padded} (input shape {shown}, "
             f"padding {padding!r}); output size would be < 1"
         )
     return out, stride, pad, dilation, groups

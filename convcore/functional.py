@@ -7,6 +7,8 @@ any real dtype: the computation runs in ``np.result_type`` of the inputs
 (float16 -> float32, integers -> float64) and outputs are new C-contiguous
 arrays of that dtype.
 """
+import operator
+
 import numpy as np
 
 from convcore import _conv
@@ -54,7 +56,8 @@ class _Conv:
             )
         w_shape = tuple(w_shape)
         out, st, pad, dil, groups = conv_geometry(
-            fn, x_shape, w_shape, stride, padding, dilation, groups, nd)
+            fn, x_shape, w_shape, stride, padding, dilation, groups, nd,
+            shown_shape=x_shape[1:] if self.unbatched else x_shape)
         N, C, OC = x_shape[0], x_shape[1], w_shape[0]
         if nd == 1:
             x_shape = (N, C, 1) + x_shape[2:]
@@ -88,7 +91,7 @@ class _Conv:
 
 def _shape_arg(value, name, fn):
     try:
-        shape = tuple(int(v) for v in value)
+        shape = tuple(operator.index(v) for v in value)
     except TypeError:
         raise TypeError(f"{fn}: {name} must be a sequence of ints, got {value!r}") from None
     if any(s < 0 for s in shape):
@@ -141,8 +144,8 @@ def _backward(fn, nd, grad_output, input, weight, stride, padding, dilation,
     dt = compute_dtype(fn, grad_output=go, input=x, weight=w)
     cv = _Conv(fn, nd, x.shape, w.shape, stride, padding, dilation, groups, dt)
     cv.check_grad_output(go)
-    axes = (0,) + tuple(range(2, nd + 2)) if not cv.unbatched else tuple(range(1, nd + 1))
-    gb = np.ascontiguousarray(go.sum(axis=axes, dtype=dt))
+    go = cv.prep(go, cv.out_shape)  # one contiguous copy serves all three
+    gb = go.sum(axis=(0, 2, 3))
     return _grad_input(cv, go, w), _grad_weight(cv, go, x), gb
 
 

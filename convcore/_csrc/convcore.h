@@ -19,10 +19,13 @@ unsigned cc_cpu_features(void);
 
 /* Kernel-set layouts, for T = float (f32) or double (f64):
  *
- * gemm(k, a, b, c, ldc, bias): full MR x NR tile,
- *     c[m*ldc + j] = (bias ? bias[m] : 0) + sum_{l<k} a[l*MR + m] * b[l*NR + j]
- *   a: packed MR-row panel (k steps of MR values), b: packed NR-column panel
- *   (k steps of NR values, 64-byte aligned). Sums run in increasing l.
+ * gemm(k, a, b, ldb, c, ldc, bias, acc): full MR x NR tile,
+ *     c[m*ldc + j] = (acc ? c[m*ldc + j] : bias ? bias[m] : 0)
+ *                    + sum_{l<k} a[l*MR + m] * b[l*ldb + j]
+ *   a: packed MR-row panel (k steps of MR values); b: k rows of NR values
+ *   at stride ldb (a packed panel, or rows of an image's column matrix, or
+ *   rows of dout). Sums run in increasing l. gemm2 is the same with MR2
+ *   rows, for layers with few output channels.
  *
  * dot(l, a, lda, b, ldb, c, ldc): full DMR x DNR tile,
  *     c[m*ldc + j] += sum_{i<l} a[m*lda + i] * b[j*ldb + i]
@@ -37,10 +40,12 @@ unsigned cc_cpu_features(void);
  */
 typedef struct {
     const char *name;
-    int mr, nr;
+    int mr, mr2, nr;
     int dmr, dnr, dvl;
-    void (*gemm)(size_t k, const float *a, const float *b, float *c,
-                 size_t ldc, const float *bias);
+    void (*gemm)(size_t k, const float *a, const float *b, size_t ldb,
+                 float *c, size_t ldc, const float *bias, int acc);
+    void (*gemm2)(size_t k, const float *a, const float *b, size_t ldb,
+                  float *c, size_t ldc, const float *bias, int acc);
     void (*dot)(size_t l, const float *a, size_t lda, const float *b,
                 size_t ldb, float *c, size_t ldc);
     void (*axpy)(size_t n, float alpha, const float *x, size_t incx, float *y);
@@ -51,10 +56,12 @@ typedef struct {
 
 typedef struct {
     const char *name;
-    int mr, nr;
+    int mr, mr2, nr;
     int dmr, dnr, dvl;
-    void (*gemm)(size_t k, const double *a, const double *b, double *c,
-                 size_t ldc, const double *bias);
+    void (*gemm)(size_t k, const double *a, const double *b, size_t ldb,
+                 double *c, size_t ldc, const double *bias, int acc);
+    void (*gemm2)(size_t k, const double *a, const double *b, size_t ldb,
+                  double *c, size_t ldc, const double *bias, int acc);
     void (*dot)(size_t l, const double *a, size_t lda, const double *b,
                 size_t ldb, double *c, size_t ldc);
     void (*axpy)(size_t n, double alpha, const double *x, size_t incx,

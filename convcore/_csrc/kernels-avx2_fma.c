@@ -8,6 +8,7 @@
 #define TP f32
 #define VL 8
 #define MR 6
+#define MR2 4
 #define NR 16
 #define DMR 3
 #define DNR 3
@@ -17,6 +18,7 @@
 #define TP f64
 #define VL 4
 #define MR 6
+#define MR2 4
 #define NR 8
 #define DMR 3
 #define DNR 3

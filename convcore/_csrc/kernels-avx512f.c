@@ -8,6 +8,7 @@
 #define TP f32
 #define VL 16
 #define MR 14
+#define MR2 8
 #define NR 32
 #define DMR 4
 #define DNR 6
@@ -17,6 +18,7 @@
 #define TP f64
 #define VL 8
 #define MR 14
+#define MR2 8
 #define NR 16
 #define DMR 4
 #define DNR 6

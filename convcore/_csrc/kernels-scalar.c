@@ -7,6 +7,7 @@
 #define TP f32
 #define VL 1
 #define MR 4
+#define MR2 2
 #define NR 4
 #define DMR 2
 #define DNR 2
@@ -16,6 +17,7 @@
 #define TP f64
 #define VL 1
 #define MR 4
+#define MR2 2
 #define NR 4
 #define DMR 2
 #define DNR 2

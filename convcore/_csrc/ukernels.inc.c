@@ -5,6 +5,8 @@
  *   ISA          name suffix (scalar, avx2_fma, avx512f)
  *   VL           lanes per vector (1 = plain scalar code)
  *   MR, NR       gemm tile: MR rows x NR columns, NR a multiple of VL
+ *   MR2          rows of the second gemm tile, for layers with few output
+ *                channels (MR2 x NR)
  *   DMR, DNR     dot tile: DMR x DNR dot products
  * and gets cc_<TP>_gemm_ukernel_<MR>x<NR>__<ISA>, cc_<TP>_dot_ukernel_...,
  * the row primitives and the kernel set cc_<TP>_kernels__<ISA>.
@@ -17,7 +19,7 @@
 #define CC_FN(op) CC_CAT5(cc_, TP, op, __, ISA)
 #define CC_TILE_(a, b) _##a##x##b
 #define CC_TILE(a, b) CC_TILE_(a, b)
-#define GEMM CC_FN(CC_CAT5(_gemm_ukernel, CC_TILE(MR, NR), , , ))
+#define GEMM CC_FN(CC_CAT5(_gemm_ukernel, CC_TILE(GMR, NR), , , ))
 #define DOT CC_FN(CC_CAT5(_dot_ukernel, CC_TILE(DMR, DNR), , , ))
 #define AXPY CC_FN(_axpy)
 #define AXPY_SCATTER CC_FN(_axpy_scatter)
@@ -59,40 +61,10 @@ static inline T HSUM_FN(VEC v)
 #define HSUM(v) HSUM_FN(v)
 #endif
 
-/* MR x NR tile of C = bias + A.B, A packed k x MR, B packed k x NR (aligned).
- * The whole tile lives in registers for the k loop. */
-static void GEMM(size_t k, const T *restrict a, const T *restrict b,
-                 T *restrict c, size_t ldc, const T *restrict bias)
-{
-    VEC acc[MR][NV];
-#pragma GCC unroll 32
-    for (int m = 0; m < MR; m++) {
-        T b0 = bias ? bias[m] : (T)0;
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; v++)
-            acc[m][v] = SPLAT(b0);
-    }
-    for (size_t l = 0; l < k; l++) {
-        VEC bv[NV];
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; v++)
-            bv[v] = *(const VEC *)(b + v * VL);
-#pragma GCC unroll 32
-        for (int m = 0; m < MR; m++) {
-            T am = a[m];
-#pragma GCC unroll 8
-            for (int v = 0; v < NV; v++)
-                acc[m][v] += am * bv[v];
-        }
-        a += MR;
-        b += NR;
-    }
-#pragma GCC unroll 32
-    for (int m = 0; m < MR; m++)
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; v++)
-            *(UVEC *)(c + m * ldc + v * VL) = acc[m][v];
-}
+#define GMR MR
+#include "gemm.inc.c"
+#define GMR MR2
+#include "gemm.inc.c"
 
 /* DMR x DNR tile of C += A.B^T with both operands row-major along the
  * reduction (aligned rows, length a multiple of VL). */
@@ -169,8 +141,14 @@ static T DOT_STRIDED(size_t n, const T *restrict x, size_t incx,
 }
 
 const KSET_TYPE KSET = {
-    CC_STR(ISA), MR, NR, DMR, DNR, VL,
-    GEMM, DOT, AXPY, AXPY_SCATTER, DOT_STRIDED,
+    CC_STR(ISA), MR, MR2, NR, DMR, DNR, VL,
+#define GMR MR
+    GEMM,
+#undef GMR
+#define GMR MR2
+    GEMM,
+#undef GMR
+    DOT, AXPY, AXPY_SCATTER, DOT_STRIDED,
 };
 
 #undef NV
@@ -190,6 +168,7 @@ const KSET_TYPE KSET = {
 #undef TP
 #undef VL
 #undef MR
+#undef MR2
 #undef NR
 #undef DMR
 #undef DNR

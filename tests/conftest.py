@@ -1,0 +1,39 @@
+"""Shared fixtures: one test per compiled kernel set, thread-count restore."""
+import pytest
+
+import convcore
+from convcore import _conv, _openmp
+
+
+def pytest_report_header(config):
+    return (f"convcore: kernel sets compiled {_conv.kernel_sets()}, usable "
+            f"{_conv.usable_kernel_sets()}, default {_conv.get_kernel_set()}; "
+            f"openmp {'on' if _openmp.openmp_enabled() else 'OFF'}, "
+            f"{convcore.get_num_threads()} threads")
+
+
+@pytest.fixture(params=_conv.kernel_sets())
+def kernel_set(request):
+    """Run the test with each compiled kernel set in turn; a set this CPU
+    cannot run is skipped (visibly, with the reason), never silently
+    replaced by another one."""
+    name = request.param
+    usable = _conv.usable_kernel_sets()
+    if name not in usable:
+        pytest.skip(f"kernel set {name!r} is compiled in but this CPU cannot "
+                    f"run it (usable here: {usable})")
+    previous = _conv.get_kernel_set()
+    _conv.set_kernel_set(name)
+    try:
+        yield name
+    finally:
+        _conv.set_kernel_set(previous)
+
+
+@pytest.fixture
+def restore_threads():
+    """Give the test a free hand with convcore.set_num_threads."""
+    try:
+        yield
+    finally:
+        convcore.set_num_threads(None)

@@ -1,0 +1,217 @@
+"""Threads: OpenMP on, thread-count control, results that do not depend on
+the thread count (bit for bit), and the GIL released around the kernels."""
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import convcore
+from convcore import _openmp
+
+DTYPES = [np.float32, np.float64]
+
+# Shapes that make every driver cut its work into several tasks.
+SPLIT_CASES = [
+    # fwd: N*G*pixel tiles; bwd_data: N*G*channel blocks
+    ("n2_c8_40x40", (2, 8, 40, 40), (16, 8, 3, 3), dict(padding=1)),
+    # a single image: all the splitting is within it
+    ("n1_stride2", (1, 8, 40, 40), (16, 8, 3, 3), dict(padding=1, stride=2)),
+    ("groups2", (2, 8, 33, 31), (12, 4, 3, 3), dict(padding=1, groups=2)),
+    # depthwise drivers (tasks per plane / per output channel)
+    ("depthwise_m2", (2, 8, 40, 40), (16, 1, 3, 3), dict(padding=1, groups=8)),
+    # K = 25 k-rows only: the weight gradient splits over pixel chunks
+    ("lenet_conv1", (16, 1, 28, 28), (6, 1, 5, 5), {}),
+    ("conv1d", (4, 6, 700), (10, 6, 5), dict(padding=2)),
+]
+
+
+def _run_all(x, w, go, kw):
+    if x.ndim == 3:
+        fwd, bwd, gin, gwt = (convcore.conv1d, convcore.conv1d_backward,
+                              convcore.conv1d_grad_input, convcore.conv1d_grad_weight)
+    else:
+        fwd, bwd, gin, gwt = (convcore.conv2d, convcore.conv2d_backward,
+                              convcore.conv2d_grad_input, convcore.conv2d_grad_weight)
+    return [fwd(x, w, **kw), gin(go, w, x.shape, **kw), gwt(go, x, w.shape, **kw),
+            *bwd(go, x, w, **kw)]
+
+
+@pytest.mark.parametrize("case", SPLIT_CASES, ids=lambda c: c[0])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_bitwise_identical_across_thread_counts(kernel_set, restore_threads, dtype, case):
+    name, x_shape, w_shape, kw = case
+    rng = np.random.default_rng(len(name))
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    convcore.set_num_threads(1)
+    fwd = convcore.conv2d if len(x_shape) == 4 else convcore.conv1d
+    go = rng.standard_normal(fwd(x, w, **kw).shape).astype(dtype)
+    serial = _run_all(x, w, go, kw)
+    for n in (2, 3):
+        convcore.set_num_threads(n)
+        assert convcore.get_num_threads() == n
+        for what, a, b in zip(["fwd", "grad_input", "grad_weight", "bwd.gx",
+                               "bwd.gw", "bwd.gb"], serial, _run_all(x, w, go, kw)):
+            assert np.array_equal(a, b), f"{what} differs between 1 and {n} threads"
+
+
+def test_openmp_enabled():
+    assert _openmp.openmp_enabled(), "normal build should have OpenMP on"
+    assert convcore.get_num_threads() >= 1
+
+
+def test_get_num_threads_follows_set_num_threads(restore_threads):
+    for n in (1, 2, 3, 7, 1):
+        convcore.set_num_threads(n)
+        assert convcore.get_num_threads() == n
+    convcore.set_num_threads(None)
+    assert convcore.get_num_threads() >= 1
+
+
+@pytest.mark.parametrize("bad,exc", [(0, ValueError), (-1, ValueError),
+                                     (2.5, TypeError), (True, TypeError),
+                                     (False, TypeError), ("2", TypeError)])
+def test_set_num_threads_bad_values(restore_threads, bad, exc):
+    convcore.set_num_threads(2)
+    with pytest.raises(exc, match="set_num_threads: n must be"):
+        convcore.set_num_threads(bad)
+    assert convcore.get_num_threads() == 2  # unchanged by the failed call
+
+
+def test_set_num_threads_accepts_numpy_int(restore_threads):
+    # every other int argument of convcore goes through operator.index and
+    # takes NumPy integers; set_num_threads checks isinstance(n, int)
+    convcore.set_num_threads(np.int64(2))
+    assert convcore.get_num_threads() == 2
+
+
+def test_set_num_threads_none_goes_back_to_openmp_default():
+    # set_num_threads(n) also calls omp_set_num_threads(n); None must undo
+    # that, as its docstring promises ("back to following OpenMP:
+    # OMP_NUM_THREADS, else the usable cores").
+    code = ("import convcore; d = convcore.get_num_threads(); "
+            "convcore.set_num_threads(d + 3); convcore.set_num_threads(None); "
+            "print(d, convcore.get_num_threads())")
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root,
+                         capture_output=True, text=True, timeout=60, check=True)
+    default, after = map(int, out.stdout.split())
+    assert default == 2
+    assert after == default, (
+        f"after set_num_threads({default + 3}) then set_num_threads(None), "
+        f"get_num_threads() is {after}, not the OpenMP default {default}")
+
+
+def test_threadpoolctl_sees_and_limits_openmp(restore_threads):
+    threadpoolctl = pytest.importorskip(
+        "threadpoolctl", reason="threadpoolctl not installed (pip install threadpoolctl)")
+    libs = threadpoolctl.threadpool_info()
+    assert any(lib["user_api"] == "openmp" for lib in libs), libs
+    convcore.set_num_threads(None)
+    with threadpoolctl.threadpool_limits(1, user_api="openmp"):
+        assert convcore.get_num_threads() == 1
+
+
+# ---------------------------------------------------------------------------
+# the GIL
+# ---------------------------------------------------------------------------
+
+def _layer_data(seed, n_calls):
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((32, 32, 3, 3)).astype(np.float32)
+    xs = [rng.standard_normal((2, 32, 32, 32)).astype(np.float32) for _ in range(n_calls)]
+    return w, xs
+
+
+def test_gil_released_two_python_threads(restore_threads):
+    convcore.set_num_threads(1)
+    n_calls = 20
+    data = [_layer_data(seed, n_calls) for seed in (1, 2)]
+    serial = [[convcore.conv2d(x, w, padding=1) for x in xs] for w, xs in data]
+    results = [[None] * n_calls for _ in data]
+    spans = [[] for _ in data]
+    errors = []
+    barrier = threading.Barrier(len(data))
+
+    def work(i):
+        try:
+            w, xs = data[i]
+            barrier.wait()
+            for j, x in enumerate(xs):
+                t0 = time.perf_counter()
+                results[i][j] = convcore.conv2d(x, w, padding=1)
+                spans[i].append((t0, time.perf_counter()))
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(data))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    for i in range(len(data)):
+        for j in range(n_calls):
+            assert np.array_equal(results[i][j], serial[i][j]), (i, j)
+    overlaps = sum(1 for a0, a1 in spans[0] for b0, b1 in spans[1]
+                   if a0 < b1 and b0 < a1)
+    assert overlaps > 0, "no call of thread A overlapped a call of thread B"
+
+
+def _ticks_inside_calls(fn, n_calls):
+    """Run fn() n_calls times in a worker thread while this thread keeps
+    recording time stamps; per call, how many stamps fall in the middle half
+    of the call. A call that holds the GIL throughout gets none (this thread
+    cannot run at all), however the switch interval interleaves the two
+    threads around it."""
+    spans = []
+    done = threading.Event()
+
+    def work():
+        try:
+            for _ in range(n_calls):
+                t0 = time.perf_counter()
+                fn()
+                spans.append((t0, time.perf_counter()))
+        finally:
+            done.set()
+
+    ticks = []
+    t = threading.Thread(target=work)
+    t.start()
+    while not done.is_set():
+        ticks.append(time.perf_counter())
+    t.join()
+    ticks = np.array(ticks)
+    counts = []
+    for a, b in spans:
+        lo, hi = a + (b - a) / 4, b - (b - a) / 4
+        counts.append(int(np.count_nonzero((ticks > lo) & (ticks < hi))))
+    return counts
+
+
+def test_gil_released_during_kernel(restore_threads):
+    convcore.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 64, 40, 40))
+    w = rng.standard_normal((64, 64, 3, 3))
+    go = rng.standard_normal((4, 64, 40, 40))
+    calls = [lambda: convcore.conv2d(x, w, padding=1),
+             lambda: convcore.conv2d_grad_input(go, w, x.shape, padding=1),
+             lambda: convcore.conv2d_grad_weight(go, x, w.shape, padding=1)]
+    for fn in calls:
+        counts = _ticks_inside_calls(fn, 3)
+        assert max(counts) > 0, f"GIL held during the kernel: {counts}"
+
+
+def test_gil_probe_detects_a_gil_holding_call():
+    # negative control of the probe above: list sorting never drops the GIL
+    data = list(np.random.default_rng(0).integers(0, 10**9, 300_000).tolist())
+    counts = _ticks_inside_calls(lambda: sorted(data), 2)
+    assert max(counts) == 0, counts
