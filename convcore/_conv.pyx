@@ -679,6 +679,8 @@ cdef void _bwd_weights_task(const void *ks, const Geom *g, Py_ssize_t t,
     cdef Py_ssize_t ch0 = s * nch // S, ch1 = (s + 1) * nch // S
     cdef Py_ssize_t ch, q0, q1, q, n, p, seg, lpad, oc, ob, jb, m0, j0, mr, jr
     cdef floating *c
+    cdef const floating *a
+    cdef Py_ssize_t lda
     cdef Region R
     # padding rows stay zero for the whole task
     if mp > g.OCg:
@@ -689,21 +691,33 @@ cdef void _bwd_weights_task(const void *ks, const Geom *g, Py_ssize_t t,
         q0 = ch * PC
         q1 = _imin(Q, q0 + PC)
         lpad = _cdiv(q1 - q0, DVL) * DVL
-        q = q0
-        while q < q1:  # one image at a time
-            n = q // g.P
-            p = q - n * g.P
-            seg = _imin(g.P - p, q1 - q)
-            for oc in range(g.OCg):
-                memcpy(abuf + oc * PC + (q - q0),
-                       gout + (n * g.OC + gi * g.OCg + oc) * g.P + p,
-                       seg * sizeof(floating))
-            R = _region(g, k0, kt, p, seg)
+        n = q0 // g.P
+        p = q0 - n * g.P
+        if mp == g.OCg and lpad == q1 - q0 and p + lpad <= g.P:
+            # the chunk is whole vectors inside one image: dout rows in place
+            a = gout + (n * g.OC + gi * g.OCg) * g.P + p
+            lda = g.P
+            R = _region(g, k0, kt, p, lpad)
             _pad_region(x + (n * g.C + gi * g.Cg) * g.H * g.W, g, &R, xp)
-            _cols(xp, &R, g, k0, kt, p, seg, bbuf + (q - q0), PC, False)
-            q += seg
-        _zero_cols(abuf, g.OCg, PC, q1 - q0, lpad)
-        _zero_cols(bbuf, kt, PC, q1 - q0, lpad)
+            _cols(xp, &R, g, k0, kt, p, lpad, bbuf, PC, False)
+        else:
+            a = abuf
+            lda = PC
+            q = q0
+            while q < q1:  # one image at a time
+                n = q // g.P
+                p = q - n * g.P
+                seg = _imin(g.P - p, q1 - q)
+                for oc in range(g.OCg):
+                    memcpy(abuf + oc * PC + (q - q0),
+                           gout + (n * g.OC + gi * g.OCg + oc) * g.P + p,
+                           seg * sizeof(floating))
+                R = _region(g, k0, kt, p, seg)
+                _pad_region(x + (n * g.C + gi * g.Cg) * g.H * g.W, g, &R, xp)
+                _cols(xp, &R, g, k0, kt, p, seg, bbuf + (q - q0), PC, False)
+                q += seg
+            _zero_cols(abuf, g.OCg, PC, q1 - q0, lpad)
+            _zero_cols(bbuf, kt, PC, q1 - q0, lpad)
         for ob in range(mp // DMR):
             m0 = ob * DMR
             mr = _imin(DMR, g.OCg - m0)
@@ -712,12 +726,12 @@ cdef void _bwd_weights_task(const void *ks, const Geom *g, Py_ssize_t t,
                 jr = _imin(DNR, kt - j0)
                 c = part + (s * g.OC + gi * g.OCg + m0) * g.K + k0 + j0
                 if mr == DMR and jr == DNR:
-                    _dot(ks, lpad, abuf + m0 * PC, PC, bbuf + j0 * PC, PC,
+                    _dot(ks, lpad, a + m0 * lda, lda, bbuf + j0 * PC, PC,
                          c, g.K)
                 else:
                     memset(tbuf, 0, DMR * DNR * sizeof(floating))
                     _copy_tile(c, g.K, tbuf, DNR, mr, jr)
-                    _dot(ks, lpad, abuf + m0 * PC, PC, bbuf + j0 * PC, PC,
+                    _dot(ks, lpad, a + m0 * lda, lda, bbuf + j0 * PC, PC,
                          tbuf, DNR)
                     _copy_tile(tbuf, DNR, c, g.K, mr, jr)
 

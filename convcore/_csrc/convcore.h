@@ -29,8 +29,7 @@ unsigned cc_cpu_features(void);
  *
  * dot(l, a, lda, b, ldb, c, ldc): full DMR x DNR tile,
  *     c[m*ldc + j] += sum_{i<l} a[m*lda + i] * b[j*ldb + i]
- *   rows 64-byte aligned, l a multiple of DVL (callers zero-pad), lda and
- *   ldb multiples of DVL. Each lane sums its own slice in increasing i, then
+ *   l a multiple of DVL (callers zero-pad). Each lane sums its own slice in increasing i, then
  *   lanes are added in a fixed order: same bits for the same inputs.
  *
  * axpy(n, alpha, x, incx, y):  y[i] += alpha * x[i*incx]        (i < n)

@@ -81,10 +81,10 @@ static void DOT(size_t l, const T *restrict a, size_t lda, const T *restrict b,
         VEC av[DMR];
 #pragma GCC unroll 8
         for (int m = 0; m < DMR; m++)
-            av[m] = *(const VEC *)(a + m * lda + i);
+            av[m] = *(const UVEC *)(a + m * lda + i);
 #pragma GCC unroll 8
         for (int j = 0; j < DNR; j++) {
-            VEC bv = *(const VEC *)(b + j * ldb + i);
+            VEC bv = *(const UVEC *)(b + j * ldb + i);
 #pragma GCC unroll 8
             for (int m = 0; m < DMR; m++)
                 acc[m][j] += av[m] * bv;
