@@ -43,6 +43,8 @@ cdef extern from "convcore.h" nogil:
                              size_t incy) noexcept nogil
         float (*dot_strided)(size_t n, const float *x, size_t incx,
                              const float *y) noexcept nogil
+        void (*gather)(size_t n, const float *x, size_t incx,
+                       float *y) noexcept nogil
     ctypedef struct cc_f64_kernels:
         const char *name
         int mr, mr2, nr, dmr, dnr, dvl
@@ -58,6 +60,8 @@ cdef extern from "convcore.h" nogil:
                              double *y, size_t incy) noexcept nogil
         double (*dot_strided)(size_t n, const double *x, size_t incx,
                               const double *y) noexcept nogil
+        void (*gather)(size_t n, const double *x, size_t incx,
+                       double *y) noexcept nogil
     unsigned cc_cpu_features()
     unsigned CC_ISA_AVX2_FMA, CC_ISA_AVX512F
     int cc_num_kernel_sets
@@ -318,8 +322,7 @@ cdef void _cols(floating *xp, const Region *R, const Geom *g, Py_ssize_t k0,
                     for t in range(seg):
                         row[j + t] = src[t]
                 else:
-                    for t in range(seg):
-                        row[j + t] = src[t * SW]
+                    _gather(seg, src, SW, row + j)
             j += seg
             ow = 0
             oh += 1
@@ -331,6 +334,14 @@ cdef void _zero_cols(floating *buf, Py_ssize_t rows, Py_ssize_t ld,
     if stop > start:
         for r in range(rows):
             memset(buf + r * ld + start, 0, (stop - start) * sizeof(floating))
+
+
+cdef inline void _gather(Py_ssize_t n, const floating *x, Py_ssize_t incx,
+                         floating *y) noexcept nogil:
+    if floating is float:
+        _k32.gather(n, x, incx, y)
+    else:
+        _k64.gather(n, x, incx, y)
 
 
 cdef inline void _gemm(const void *ks, bint narrow, Py_ssize_t k,
@@ -439,6 +450,8 @@ cdef void _fwd_task(const void *ks, bint narrow, const Geom *g,
     cdef const floating *a
     cdef const floating *bias
     cdef floating *c
+    # packed even for 1x1 convolutions: reading B rows in place, P apart,
+    # measured slower (cache-set and TLB pressure of the strided KC slice)
     cdef Region R = _region(g, 0, g.K, p0, npb)
     _pad_region(x + (n * g.C + gi * g.Cg) * g.H * g.W, g, &R, xp)
     _cols(xp, &R, g, 0, g.K, p0, npb, bbuf, PB, False)
@@ -471,6 +484,12 @@ cdef void _fwd_task(const void *ks, bint narrow, const Geom *g,
                            out + (n * g.OC + gi * g.OCg + m0) * g.P + p0 + j0,
                            g.P, mr, npix)
         j0 += NR
+
+
+cdef inline bint _pointwise(const Geom *g) noexcept nogil:
+    """1x1, stride 1, no padding: the column matrix is the input itself."""
+    return (g.KH == 1 and g.KW == 1 and g.SH == 1 and g.SW == 1
+            and g.PH == 0 and g.PW == 0)
 
 
 cdef Py_ssize_t _pixel_block(const Geom *g, Py_ssize_t rows, int NR,
@@ -680,7 +699,8 @@ cdef void _bwd_weights_task(const void *ks, const Geom *g, Py_ssize_t t,
     cdef Py_ssize_t ch, q0, q1, q, n, p, seg, lpad, oc, ob, jb, m0, j0, mr, jr
     cdef floating *c
     cdef const floating *a
-    cdef Py_ssize_t lda
+    cdef const floating *b
+    cdef Py_ssize_t lda, ldb
     cdef Region R
     # padding rows stay zero for the whole task
     if mp > g.OCg:
@@ -697,12 +717,20 @@ cdef void _bwd_weights_task(const void *ks, const Geom *g, Py_ssize_t t,
             # the chunk is whole vectors inside one image: dout rows in place
             a = gout + (n * g.OC + gi * g.OCg) * g.P + p
             lda = g.P
-            R = _region(g, k0, kt, p, lpad)
-            _pad_region(x + (n * g.C + gi * g.Cg) * g.H * g.W, g, &R, xp)
-            _cols(xp, &R, g, k0, kt, p, lpad, bbuf, PC, False)
+            if _pointwise(g) and ktp == kt:  # the columns are input rows
+                b = x + (n * g.C + gi * g.Cg + k0) * g.P + p
+                ldb = g.P
+            else:
+                b = bbuf
+                ldb = PC
+                R = _region(g, k0, kt, p, lpad)
+                _pad_region(x + (n * g.C + gi * g.Cg) * g.H * g.W, g, &R, xp)
+                _cols(xp, &R, g, k0, kt, p, lpad, bbuf, PC, False)
         else:
             a = abuf
             lda = PC
+            b = bbuf
+            ldb = PC
             q = q0
             while q < q1:  # one image at a time
                 n = q // g.P
@@ -726,12 +754,12 @@ cdef void _bwd_weights_task(const void *ks, const Geom *g, Py_ssize_t t,
                 jr = _imin(DNR, kt - j0)
                 c = part + (s * g.OC + gi * g.OCg + m0) * g.K + k0 + j0
                 if mr == DMR and jr == DNR:
-                    _dot(ks, lpad, a + m0 * lda, lda, bbuf + j0 * PC, PC,
+                    _dot(ks, lpad, a + m0 * lda, lda, b + j0 * ldb, ldb,
                          c, g.K)
                 else:
                     memset(tbuf, 0, DMR * DNR * sizeof(floating))
                     _copy_tile(c, g.K, tbuf, DNR, mr, jr)
-                    _dot(ks, lpad, a + m0 * lda, lda, bbuf + j0 * PC, PC,
+                    _dot(ks, lpad, a + m0 * lda, lda, b + j0 * ldb, ldb,
                          tbuf, DNR)
                     _copy_tile(tbuf, DNR, c, g.K, mr, jr)
 

@@ -36,6 +36,7 @@ unsigned cc_cpu_features(void);
  * axpy_scatter(n, alpha, x, y, incy): y[i*incy] += alpha * x[i]  (i < n)
  * dot_strided(n, x, incx, y): returns sum_i x[i*incx] * y[i], increasing i
  *   per lane then lanes in a fixed order.
+ * gather(n, x, incx, y): y[i] = x[i*incx] (strided packing).
  */
 typedef struct {
     const char *name;
@@ -51,6 +52,7 @@ typedef struct {
     void (*axpy_scatter)(size_t n, float alpha, const float *x, float *y,
                          size_t incy);
     float (*dot_strided)(size_t n, const float *x, size_t incx, const float *y);
+    void (*gather)(size_t n, const float *x, size_t incx, float *y);
 } cc_f32_kernels;
 
 typedef struct {
@@ -69,6 +71,7 @@ typedef struct {
                          size_t incy);
     double (*dot_strided)(size_t n, const double *x, size_t incx,
                           const double *y);
+    void (*gather)(size_t n, const double *x, size_t incx, double *y);
 } cc_f64_kernels;
 
 /* Every kernel set compiled into this build, best first; the last is scalar.

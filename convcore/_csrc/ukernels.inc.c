@@ -24,6 +24,7 @@
 #define AXPY CC_FN(_axpy)
 #define AXPY_SCATTER CC_FN(_axpy_scatter)
 #define DOT_STRIDED CC_FN(_dot_strided)
+#define GATHER CC_FN(_gather)
 #define HSUM_FN CC_FN(_hsum)
 #define VEC CC_FN(_vec)
 #define UVEC CC_FN(_uvec)
@@ -121,6 +122,18 @@ static void AXPY_SCATTER(size_t n, T alpha, const T *restrict x,
     }
 }
 
+static void GATHER(size_t n, const T *restrict x, size_t incx,
+                   T *restrict y)
+{
+    if (incx == 2) {  /* the common strided case: the compiler deinterleaves */
+        for (size_t i = 0; i < n; i++)
+            y[i] = x[2 * i];
+    } else {
+        for (size_t i = 0; i < n; i++)
+            y[i] = x[i * incx];
+    }
+}
+
 static T DOT_STRIDED(size_t n, const T *restrict x, size_t incx,
                      const T *restrict y)
 {
@@ -148,7 +161,7 @@ const KSET_TYPE KSET = {
 #define GMR MR2
     GEMM,
 #undef GMR
-    DOT, AXPY, AXPY_SCATTER, DOT_STRIDED,
+    DOT, AXPY, AXPY_SCATTER, DOT_STRIDED, GATHER,
 };
 
 #undef NV
@@ -159,6 +172,7 @@ const KSET_TYPE KSET = {
 #undef AXPY
 #undef AXPY_SCATTER
 #undef DOT_STRIDED
+#undef GATHER
 #undef HSUM_FN
 #undef VEC
 #undef UVEC
