@@ -89,7 +89,7 @@ def test_set_num_threads_accepts_numpy_int(restore_threads):
     assert convcore.get_num_threads() == 2
 
 
-def test_set_num_threads_none_goes_back_to_openmp_default():
+def test_set_num_threads_none_goes_back_to_openmp_default(tmp_path):
     # set_num_threads(n) also calls omp_set_num_threads(n); None must undo
     # that, as its docstring promises ("back to following OpenMP:
     # OMP_NUM_THREADS, else the usable cores").
@@ -97,9 +97,10 @@ def test_set_num_threads_none_goes_back_to_openmp_default():
             "convcore.set_num_threads(d + 3); convcore.set_num_threads(None); "
             "print(d, convcore.get_num_threads())")
     env = dict(os.environ, OMP_NUM_THREADS="2")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root,
+    # the child imports the same convcore as these tests (installed or in place)
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(convcore.__file__)))
+    env["PYTHONPATH"] = pkg_parent + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=60, check=True)
     default, after = map(int, out.stdout.split())
     assert default == 2
