@@ -6,6 +6,8 @@ cdef int _user_threads = 0
 
 
 cdef int effective_num_threads() noexcept nogil:
+    if not CC_HAVE_OPENMP:
+        return 1
     if _user_threads > 0:
         return _user_threads
     return omp_get_max_threads()
