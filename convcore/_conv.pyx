@@ -159,9 +159,21 @@ def kernel_info():
 
 
 cdef bint _use_narrow(Py_ssize_t M, int MR, int MR2) noexcept nogil:
-    """Pick the MR2-row kernel when padding M up to MR rows wastes more
-    than the narrower tile loses (it runs at about 90% of the wide one)."""
-    return _cdiv(M, MR) * MR * 9 > _cdiv(M, MR2) * MR2 * 10
+    """Pick the MR2-row kernel when it pads M to fewer rows than MR does
+    (both run at the same rate with the KC slice in L1: measured)."""
+    if _force_narrow >= 0:
+        return _force_narrow
+    return _cdiv(M, MR2) * MR2 < _cdiv(M, MR) * MR
+
+
+cdef int _force_narrow = -1
+
+
+def _set_narrow(value):
+    """Tests and benchmarks: force the MR2-row gemm (True), the MR-row one
+    (False), or let the rule choose (None)."""
+    global _force_narrow
+    _force_narrow = -1 if value is None else int(bool(value))
 
 
 def _disabled_from_env():
@@ -444,26 +456,37 @@ cdef void _fwd_task(const void *ks, bint narrow, const Geom *g,
                     int NR, const floating *x, const floating *wp,
                     const floating *bp, floating *out, floating *bbuf,
                     floating *tbuf, floating *xp) noexcept nogil:
-    """Pixels [p0, p0 + PB) of image n, group gi: pack their columns
-    [K][PB] once, then per NR-pixel tile, per KC slice of K (the B slice
-    stays in L1), every MR-row weight block."""
-    cdef Py_ssize_t bk = t % nbk, rest = t // nbk
-    cdef Py_ssize_t gi = rest % g.G, n = rest // g.G
-    cdef Py_ssize_t p0 = bk * PB, npb = _imin(PB, g.P - p0)
+    """Pixels [q0, q0 + PB) of group gi, counted across the batch
+    (q = n*P + p, so small images fill whole tiles): pack their columns
+    [K][PB] once, image by image, then per NR-pixel tile, per KC slice of K
+    (the B slice stays in L1), every MR-row weight block. Packed even for
+    1x1 convolutions: reading the input rows in place, P apart, measured
+    slower (cache-set and TLB pressure of the strided KC slice)."""
+    cdef Py_ssize_t bk = t % nbk, gi = t // nbk
+    cdef Py_ssize_t q0 = bk * PB, npb = _imin(PB, g.N * g.P - q0)
     cdef Py_ssize_t nmb = _cdiv(g.OCg, MR), ib, m0, mr, j0, npix, pc, kc
-    cdef bint full
+    cdef Py_ssize_t q, n, p, seg, r
+    cdef bint direct
     cdef const floating *a
     cdef const floating *bias
-    cdef floating *c
-    # packed even for 1x1 convolutions: reading B rows in place, P apart,
-    # measured slower (cache-set and TLB pressure of the strided KC slice)
-    cdef Region R = _region(g, 0, g.K, p0, npb)
-    _pad_region(x + (n * g.C + gi * g.Cg) * g.H * g.W, g, &R, xp)
-    _cols(xp, &R, g, 0, g.K, p0, npb, bbuf, PB, False)
+    cdef Region R
+    q = q0
+    while q < q0 + npb:
+        n = q // g.P
+        p = q - n * g.P
+        seg = _imin(g.P - p, q0 + npb - q)
+        R = _region(g, 0, g.K, p, seg)
+        _pad_region(x + (n * g.C + gi * g.Cg) * g.H * g.W, g, &R, xp)
+        _cols(xp, &R, g, 0, g.K, p, seg, bbuf + (q - q0), PB, False)
+        q += seg
     _zero_cols(bbuf, g.K, PB, npb, _cdiv(npb, NR) * NR)
     j0 = 0
     while j0 < npb:
         npix = _imin(NR, npb - j0)
+        n = (q0 + j0) // g.P
+        p = q0 + j0 - n * g.P
+        # a whole tile inside one image is stored in place
+        direct = npix == NR and p + NR <= g.P
         pc = 0
         while pc < g.K:
             kc = _imin(KC, g.K - pc)
@@ -472,10 +495,9 @@ cdef void _fwd_task(const void *ks, bint narrow, const Geom *g,
                 mr = _imin(MR, g.OCg - m0)
                 a = wp + (gi * nmb + ib) * g.K * MR + pc * MR
                 bias = NULL if bp == NULL else bp + (gi * nmb + ib) * MR
-                full = mr == MR and npix == NR
-                if full:
-                    c = out + (n * g.OC + gi * g.OCg + m0) * g.P + p0 + j0
-                    _gemm(ks, narrow, kc, a, bbuf + pc * PB + j0, PB, c, g.P,
+                if direct and mr == MR:
+                    _gemm(ks, narrow, kc, a, bbuf + pc * PB + j0, PB,
+                          out + (n * g.OC + gi * g.OCg + m0) * g.P + p, g.P,
                           bias, pc > 0)
                 else:  # edge tile: through this block's own scratch tile
                     _gemm(ks, narrow, kc, a, bbuf + pc * PB + j0, PB,
@@ -484,10 +506,18 @@ cdef void _fwd_task(const void *ks, bint narrow, const Geom *g,
         for ib in range(nmb):
             m0 = ib * MR
             mr = _imin(MR, g.OCg - m0)
-            if mr != MR or npix != NR:
-                _copy_tile(tbuf + ib * MR * NR, NR,
-                           out + (n * g.OC + gi * g.OCg + m0) * g.P + p0 + j0,
-                           g.P, mr, npix)
+            if direct and mr == MR:
+                continue
+            q = q0 + j0
+            while q < q0 + j0 + npix:  # image by image
+                n = q // g.P
+                p = q - n * g.P
+                seg = _imin(g.P - p, q0 + j0 + npix - q)
+                for r in range(mr):
+                    memcpy(out + (n * g.OC + gi * g.OCg + m0 + r) * g.P + p,
+                           tbuf + ib * MR * NR + r * NR + (q - q0 - j0),
+                           seg * sizeof(floating))
+                q += seg
         j0 += NR
 
 
@@ -573,12 +603,13 @@ cdef inline bint _pointwise(const Geom *g) noexcept nogil:
 
 cdef Py_ssize_t _pixel_block(const Geom *g, Py_ssize_t rows, int NR,
                              Py_ssize_t size) noexcept nogil:
-    """Pixels per task: whole NR tiles whose [rows][PB] panel stays in L2,
-    while leaving at least MIN_TASKS tasks when the problem has them."""
-    cdef Py_ssize_t tiles = _cdiv(g.P, NR)
+    """Pixels per forward task (counted across the batch): whole NR tiles
+    whose [rows][PB] panel stays in L2, leaving at least MIN_TASKS tasks
+    when the problem has them."""
+    cdef Py_ssize_t tiles = _cdiv(g.N * g.P, NR)
     cdef Py_ssize_t nb = _imax(1, PANEL_BYTES // (rows * NR * size))
     nb = _imin(nb, tiles)
-    nb = _imin(nb, _imax(1, g.N * g.G * tiles // MIN_TASKS))
+    nb = _imin(nb, _imax(1, g.G * tiles // MIN_TASKS))
     return nb * NR
 
 
@@ -643,8 +674,8 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                                + _round_up(nmb * MR * LD))
         return
     PB = _pixel_block(&g, g.K, NR, sizeof(floating))
-    nbk = _cdiv(g.P, PB)
-    ntasks = g.N * g.G * nbk
+    nbk = _cdiv(g.N * g.P, PB)
+    ntasks = g.G * nbk
     nt = <int>_imax(1, _imin(effective_num_threads(), ntasks))
     xpn = _round_up(_region_size(&g, g.K, PB))
     per = _round_up(g.K * PB) + xpn + nmb * MR * NR
