@@ -30,13 +30,13 @@ from convcore._openmp cimport effective_num_threads, omp_get_thread_num
 cdef extern from "convcore.h" nogil:
     ctypedef struct cc_f32_kernels:
         const char *name
-        int mr, mr2, nr, dmr, dnr, dvl
+        int mr, mr2, nr, dmr, dnr, dvl, dpl
         void (*gemm)(size_t k, const float *a, const float *b, size_t ldb,
                      float *c, size_t ldc, const float *bias, int acc) noexcept nogil
         void (*gemm2)(size_t k, const float *a, const float *b, size_t ldb,
                       float *c, size_t ldc, const float *bias, int acc) noexcept nogil
         void (*dot)(size_t l, const float *a, size_t lda, const float *b,
-                    size_t ldb, float *c, size_t ldc) noexcept nogil
+                    size_t ldb, float *c) noexcept nogil
         void (*axpy)(size_t n, float alpha, const float *x, size_t incx,
                      float *y) noexcept nogil
         void (*axpy_scatter)(size_t n, float alpha, const float *x, float *y,
@@ -47,13 +47,13 @@ cdef extern from "convcore.h" nogil:
                        float *y) noexcept nogil
     ctypedef struct cc_f64_kernels:
         const char *name
-        int mr, mr2, nr, dmr, dnr, dvl
+        int mr, mr2, nr, dmr, dnr, dvl, dpl
         void (*gemm)(size_t k, const double *a, const double *b, size_t ldb,
                      double *c, size_t ldc, const double *bias, int acc) noexcept nogil
         void (*gemm2)(size_t k, const double *a, const double *b, size_t ldb,
                       double *c, size_t ldc, const double *bias, int acc) noexcept nogil
         void (*dot)(size_t l, const double *a, size_t lda, const double *b,
-                    size_t ldb, double *c, size_t ldc) noexcept nogil
+                    size_t ldb, double *c) noexcept nogil
         void (*axpy)(size_t n, double alpha, const double *x, size_t incx,
                      double *y) noexcept nogil
         void (*axpy_scatter)(size_t n, double alpha, const double *x,
@@ -78,7 +78,7 @@ _ISA_BITS = {"avx2_fma": CC_ISA_AVX2_FMA, "avx512f": CC_ISA_AVX512F}
 # bwd_weights pixel chunk: long enough to amortize the dot kernel's final
 # horizontal sums, short enough that a chunk of dout rows stays in L2.
 cdef enum:
-    PC_MAX = 1024
+    PC_MAX = 512
 # reduction slice of the forward gemm: a KC x NR slice of the columns fits
 # in L1 while every weight block passes over it
 cdef enum:
@@ -92,6 +92,9 @@ cdef enum:
 # problem, never of the thread count, so that the bits do not change).
 cdef enum:
     MIN_TASKS = 16
+# bwd_weights: the most lane-partial bytes a task keeps across chunks
+cdef enum:
+    VBUF_BYTES = 256 * 1024
 # bytes of a task's packed column panel: kept well inside the 1 MiB L2
 cdef enum:
     PANEL_BYTES = 192 * 1024
@@ -394,7 +397,7 @@ cdef const void *_kset(floating dummy) noexcept nogil:
 
 
 cdef void _tile_dims(const void *ks, int *mr, int *mr2, int *nr, int *dmr,
-                     int *dnr, int *dvl, bint f32) noexcept nogil:
+                     int *dnr, int *dvl, int *dpl, bint f32) noexcept nogil:
     if f32:
         mr2[0] = (<const cc_f32_kernels *>ks).mr2
         mr[0] = (<const cc_f32_kernels *>ks).mr
@@ -402,6 +405,7 @@ cdef void _tile_dims(const void *ks, int *mr, int *mr2, int *nr, int *dmr,
         dmr[0] = (<const cc_f32_kernels *>ks).dmr
         dnr[0] = (<const cc_f32_kernels *>ks).dnr
         dvl[0] = (<const cc_f32_kernels *>ks).dvl
+        dpl[0] = (<const cc_f32_kernels *>ks).dpl
     else:
         mr2[0] = (<const cc_f64_kernels *>ks).mr2
         mr[0] = (<const cc_f64_kernels *>ks).mr
@@ -409,6 +413,7 @@ cdef void _tile_dims(const void *ks, int *mr, int *mr2, int *nr, int *dmr,
         dmr[0] = (<const cc_f64_kernels *>ks).dmr
         dnr[0] = (<const cc_f64_kernels *>ks).dnr
         dvl[0] = (<const cc_f64_kernels *>ks).dvl
+        dpl[0] = (<const cc_f64_kernels *>ks).dpl
 
 
 cdef void _pack_rows_kmajor(const floating *w, Py_ssize_t G, Py_ssize_t M,
@@ -627,8 +632,8 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
         _dw_fwd(x, w, bias, out, &g)
         return
     cdef const void *ks = _kset(<floating>0)
-    cdef int MR, MR2, NR, dmr, dnr, dvl
-    _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &dvl, floating is float)
+    cdef int MR, MR2, NR, dmr, dnr, dvl, dpl
+    _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &dvl, &dpl, floating is float)
     cdef bint narrow = _use_narrow(g.OCg, MR, MR2)
     if narrow:
         MR = MR2
@@ -772,8 +777,8 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
         _dw_bwd_data(gout, w, gin, &g)
         return
     cdef const void *ks = _kset(<floating>0)
-    cdef int MR, MR2, NR, dmr, dnr, dvl
-    _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &dvl, floating is float)
+    cdef int MR, MR2, NR, dmr, dnr, dvl, dpl
+    _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &dvl, &dpl, floating is float)
     cdef Py_ssize_t KHW = g.KH * g.KW
     cdef bint narrow = _use_narrow(g.Cg * KHW, MR, MR2)
     if narrow:
@@ -812,19 +817,20 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
 
 cdef inline void _dot(const void *ks, Py_ssize_t l, const floating *a,
                       Py_ssize_t lda, const floating *b, Py_ssize_t ldb,
-                      floating *c, Py_ssize_t ldc) noexcept nogil:
+                      floating *c) noexcept nogil:
     if floating is float:
-        (<const cc_f32_kernels *>ks).dot(l, a, lda, b, ldb, c, ldc)
+        (<const cc_f32_kernels *>ks).dot(l, a, lda, b, ldb, c)
     else:
-        (<const cc_f64_kernels *>ks).dot(l, a, lda, b, ldb, c, ldc)
+        (<const cc_f64_kernels *>ks).dot(l, a, lda, b, ldb, c)
 
 
 cdef void _bwd_weights_task(const void *ks, const Geom *g, Py_ssize_t t,
                             Py_ssize_t nkb, Py_ssize_t KT, Py_ssize_t S,
                             Py_ssize_t PC, int DMR, int DNR, int DVL,
+                            int DPL,
                             const floating *gout, const floating *x,
                             floating *part, floating *abuf, floating *bbuf,
-                            floating *tbuf, floating *xp) noexcept nogil:
+                            floating *vbuf, floating *xp) noexcept nogil:
     cdef Py_ssize_t s = t % S, rest = t // S
     cdef Py_ssize_t kb = rest % nkb, gi = rest // nkb
     cdef Py_ssize_t k0 = kb * KT, kt = _imin(KT, g.K - k0)
@@ -832,12 +838,19 @@ cdef void _bwd_weights_task(const void *ks, const Geom *g, Py_ssize_t t,
     cdef Py_ssize_t mp = _cdiv(g.OCg, DMR) * DMR
     cdef Py_ssize_t Q = g.N * g.P, nch = _cdiv(Q, PC)
     cdef Py_ssize_t ch0 = s * nch // S, ch1 = (s + 1) * nch // S
-    cdef Py_ssize_t ch, q0, q1, q, n, p, seg, lpad, oc, ob, jb, m0, j0, mr, jr
-    cdef floating *c
+    cdef Py_ssize_t ch, q0, q1, q, n, p, seg, lpad, oc, ob, jb
+    cdef floating *v
+    # lane partials of all the task's tiles stay in a buffer across chunks
+    # (horizontal sums once per task) when it fits in L2 and there is more
+    # than one chunk; otherwise each call's tile is summed right away
+    cdef bint whole = (ch1 - ch0 > 1
+                       and mp * ktp * DPL * sizeof(floating) <= VBUF_BYTES)
     cdef const floating *a
     cdef const floating *b
     cdef Py_ssize_t lda, ldb
     cdef Region R
+    if whole:
+        memset(vbuf, 0, mp * ktp * DPL * sizeof(floating))
     # padding rows stay zero for the whole task
     if mp > g.OCg:
         memset(abuf + g.OCg * PC, 0, (mp - g.OCg) * PC * sizeof(floating))
@@ -882,22 +895,44 @@ cdef void _bwd_weights_task(const void *ks, const Geom *g, Py_ssize_t t,
                 q += seg
             _zero_cols(abuf, g.OCg, PC, q1 - q0, lpad)
             _zero_cols(bbuf, kt, PC, q1 - q0, lpad)
-        for ob in range(mp // DMR):
-            m0 = ob * DMR
-            mr = _imin(DMR, g.OCg - m0)
-            for jb in range(ktp // DNR):
-                j0 = jb * DNR
-                jr = _imin(DNR, kt - j0)
-                c = part + (s * g.OC + gi * g.OCg + m0) * g.K + k0 + j0
-                if mr == DMR and jr == DNR:
-                    _dot(ks, lpad, a + m0 * lda, lda, b + j0 * ldb, ldb,
-                         c, g.K)
+        # B rows (this k block) stay in L1 while the dout rows stream by
+        for jb in range(ktp // DNR):
+            for ob in range(mp // DMR):
+                if whole:
+                    v = vbuf + (ob * (ktp // DNR) + jb) * DMR * DNR * DPL
                 else:
-                    memset(tbuf, 0, DMR * DNR * sizeof(floating))
-                    _copy_tile(c, g.K, tbuf, DNR, mr, jr)
-                    _dot(ks, lpad, a + m0 * lda, lda, b + j0 * ldb, ldb,
-                         tbuf, DNR)
-                    _copy_tile(tbuf, DNR, c, g.K, mr, jr)
+                    v = vbuf
+                    memset(v, 0, DMR * DNR * DPL * sizeof(floating))
+                _dot(ks, lpad, a + ob * DMR * lda, lda, b + jb * DNR * ldb,
+                     ldb, v)
+                if not whole:
+                    _hsum_tile(v, DMR, DNR, DPL, part + (s * g.OC + gi * g.OCg
+                               + ob * DMR) * g.K + k0 + jb * DNR, g.K,
+                               _imin(DMR, g.OCg - ob * DMR),
+                               _imin(DNR, kt - jb * DNR))
+    if whole:
+        for ob in range(mp // DMR):
+            for jb in range(ktp // DNR):
+                _hsum_tile(vbuf + (ob * (ktp // DNR) + jb) * DMR * DNR * DPL,
+                           DMR, DNR, DPL, part + (s * g.OC + gi * g.OCg
+                           + ob * DMR) * g.K + k0 + jb * DNR, g.K,
+                           _imin(DMR, g.OCg - ob * DMR),
+                           _imin(DNR, kt - jb * DNR))
+
+
+cdef void _hsum_tile(const floating *v, int DMR, int DNR, int DPL,
+                     floating *c, Py_ssize_t ldc, Py_ssize_t mr,
+                     Py_ssize_t jr) noexcept nogil:
+    """c[m*ldc + j] += the DPL partials of tile entry (m, j), added in
+    order (a fixed order: the bits never depend on the threads)."""
+    cdef Py_ssize_t m, j, i
+    cdef floating acc
+    for m in range(mr):
+        for j in range(jr):
+            acc = 0
+            for i in range(DPL):
+                acc = acc + v[(m * DNR + j) * DPL + i]
+            c[m * ldc + j] += acc
 
 
 def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
@@ -916,8 +951,8 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
     if g.Cg == 1 and g.G == g.C and g.G > 1:
         return _dw_bwd_weights(gout, x, weight_shape, &g)
     cdef const void *ks = _kset(<floating>0)
-    cdef int MR, MR2, NR, DMR, DNR, DVL
-    _tile_dims(ks, &MR, &MR2, &NR, &DMR, &DNR, &DVL, floating is float)
+    cdef int MR, MR2, NR, DMR, DNR, DVL, DPL
+    _tile_dims(ks, &MR, &MR2, &NR, &DMR, &DNR, &DVL, &DPL, floating is float)
     cdef Py_ssize_t Q = g.N * g.P
     cdef Py_ssize_t PC = _imin(PC_MAX, _cdiv(Q, ALIGN) * ALIGN)
     cdef Py_ssize_t KT = DNR * _imax(1, _imin(8, _cdiv(g.K, DNR)))
@@ -932,7 +967,8 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
     cdef Py_ssize_t abuf_n = _cdiv(mp * PC, ALIGN) * ALIGN
     cdef Py_ssize_t bbuf_n = _cdiv(KT * PC, ALIGN) * ALIGN
     cdef Py_ssize_t xpn = _round_up(_region_size(&g, KT, PC))
-    cdef Py_ssize_t per = _round_up(abuf_n + bbuf_n + DMR * DNR) + xpn
+    cdef Py_ssize_t vbuf_n = _round_up(_imax(mp * KT * DPL, DMR * DNR * DPL))
+    cdef Py_ssize_t per = abuf_n + bbuf_n + vbuf_n + xpn
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
     cdef floating *ws0 = &ws[0] + _aligned_offset(ws)
@@ -941,11 +977,11 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
     with nogil, parallel(num_threads=nt):
         abuf = ws0 + omp_get_thread_num() * per
         for t in prange(ntasks, schedule='dynamic'):
-            _bwd_weights_task(ks, &g, t, nkb, KT, S, PC, DMR, DNR, DVL,
+            _bwd_weights_task(ks, &g, t, nkb, KT, S, PC, DMR, DNR, DVL, DPL,
                               &gout[0, 0, 0, 0], &x[0, 0, 0, 0],
                               &part[0, 0, 0], abuf, abuf + abuf_n,
                               abuf + abuf_n + bbuf_n,
-                              abuf + _round_up(abuf_n + bbuf_n + DMR * DNR))
+                              abuf + abuf_n + bbuf_n + vbuf_n)
     # fixed-order reduction of the splits
     gw = parta[0] if S == 1 else parta.sum(axis=0)
     return gw.reshape(weight_shape)

@@ -27,10 +27,12 @@ unsigned cc_cpu_features(void);
  *   rows of dout). Sums run in increasing l. gemm2 is the same with MR2
  *   rows, for layers with few output channels.
  *
- * dot(l, a, lda, b, ldb, c, ldc): full DMR x DNR tile,
- *     c[m*ldc + j] += sum_{i<l} a[m*lda + i] * b[j*ldb + i]
- *   l a multiple of DVL (callers zero-pad). Each lane sums its own slice in increasing i, then
- *   lanes are added in a fixed order: same bits for the same inputs.
+ * dot(l, a, lda, b, ldb, c): DMR x DNR dot products as DPL partial sums,
+ *     c[(m*DNR + j)*DPL + v] += sum over i = v (mod DPL), i < l, of
+ *                               a[m*lda + i] * b[j*ldb + i]
+ *   l a multiple of DVL (callers zero-pad); a fixed summation order. The
+ *   caller adds the DPL partials in a fixed order: same bits for the same
+ *   inputs, whatever the threads.
  *
  * axpy(n, alpha, x, incx, y):  y[i] += alpha * x[i*incx]        (i < n)
  * axpy_scatter(n, alpha, x, y, incy): y[i*incy] += alpha * x[i]  (i < n)
@@ -41,13 +43,13 @@ unsigned cc_cpu_features(void);
 typedef struct {
     const char *name;
     int mr, mr2, nr;
-    int dmr, dnr, dvl;
+    int dmr, dnr, dvl, dpl;
     void (*gemm)(size_t k, const float *a, const float *b, size_t ldb,
                  float *c, size_t ldc, const float *bias, int acc);
     void (*gemm2)(size_t k, const float *a, const float *b, size_t ldb,
                   float *c, size_t ldc, const float *bias, int acc);
     void (*dot)(size_t l, const float *a, size_t lda, const float *b,
-                size_t ldb, float *c, size_t ldc);
+                size_t ldb, float *c);
     void (*axpy)(size_t n, float alpha, const float *x, size_t incx, float *y);
     void (*axpy_scatter)(size_t n, float alpha, const float *x, float *y,
                          size_t incy);
@@ -58,13 +60,13 @@ typedef struct {
 typedef struct {
     const char *name;
     int mr, mr2, nr;
-    int dmr, dnr, dvl;
+    int dmr, dnr, dvl, dpl;
     void (*gemm)(size_t k, const double *a, const double *b, size_t ldb,
                  double *c, size_t ldc, const double *bias, int acc);
     void (*gemm2)(size_t k, const double *a, const double *b, size_t ldb,
                   double *c, size_t ldc, const double *bias, int acc);
     void (*dot)(size_t l, const double *a, size_t lda, const double *b,
-                size_t ldb, double *c, size_t ldc);
+                size_t ldb, double *c);
     void (*axpy)(size_t n, double alpha, const double *x, size_t incx,
                  double *y);
     void (*axpy_scatter)(size_t n, double alpha, const double *x, double *y,

@@ -42,6 +42,12 @@ typedef T UVEC __attribute__((vector_size(VL * sizeof(T)), aligned(sizeof(T))));
 #endif
 #define NV (NR / VL)
 
+#define PL (VL < 4 ? VL : 4)
+#if VL >= 8
+/* vectors of VL/2 and VL/4 lanes, for folding partial sums */
+typedef T CC_FN(_hvec) __attribute__((vector_size(VL / 2 * sizeof(T))));
+#endif
+
 #if VL == 1
 #define SPLAT(s) ((T)(s))
 #define HSUM(v) (v)
@@ -62,15 +68,53 @@ static inline T HSUM_FN(VEC v)
 #define HSUM(v) HSUM_FN(v)
 #endif
 
+/* p[0..PL) += v folded to PL lanes by halving (lane i + lane i + w), with
+ * register shuffles (GCC >= 12, Clang) or, failing those, through memory */
+#if VL >= 8 && (defined(__clang__) || __GNUC__ >= 12)
+#define CC_LO8(v) __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7)
+#define CC_HI8(v) __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15)
+#define CC_LO4(v) __builtin_shufflevector(v, v, 0, 1, 2, 3)
+#define CC_HI4(v) __builtin_shufflevector(v, v, 4, 5, 6, 7)
+typedef T CC_FN(_pvec) __attribute__((vector_size(4 * sizeof(T)), aligned(sizeof(T))));
+#if VL == 16
+#define FOLD_TO_PL(v, p)                                                    \
+    do {                                                                    \
+        CC_FN(_hvec) h_ = CC_LO8(v) + CC_HI8(v);                            \
+        *(CC_FN(_pvec) *)(p) += CC_LO4(h_) + CC_HI4(h_);                    \
+    } while (0)
+#else
+#define FOLD_TO_PL(v, p)                                                    \
+    do {                                                                    \
+        *(CC_FN(_pvec) *)(p) += CC_LO4(v) + CC_HI4(v);                      \
+    } while (0)
+#endif
+#elif VL > 1
+#define FOLD_TO_PL(v, p)                                                    \
+    do {                                                                    \
+        T t_[VL];                                                           \
+        __builtin_memcpy(t_, &(v), sizeof t_);                              \
+        for (int w_ = VL / 2; w_ >= PL; w_ /= 2)                            \
+            for (int i_ = 0; i_ < w_; i_++)                                 \
+                t_[i_] += t_[i_ + w_];                                      \
+        for (int i_ = 0; i_ < PL; i_++)                                     \
+            (p)[i_] += t_[i_];                                              \
+    } while (0)
+#endif
+
 #define GMR MR
 #include "gemm.inc.c"
 #define GMR MR2
 #include "gemm.inc.c"
 
-/* DMR x DNR tile of C += A.B^T with both operands row-major along the
- * reduction (aligned rows, length a multiple of VL). */
+/* DMR x DNR tile of dot products, kept as PL = min(VL, 4) partial sums:
+ *   c[(m*DNR + j)*PL + v] += the sum over i = v (mod PL), i < l, of
+ *                            a[m*lda + i] * b[j*ldb + i]
+ * with both operands row-major along the reduction (l a multiple of VL).
+ * Each lane sums in increasing i; lanes are folded to PL by halving (a
+ * fixed order). The caller adds the PL partials once per task, not once
+ * per call, so short chunks run at full speed. */
 static void DOT(size_t l, const T *restrict a, size_t lda, const T *restrict b,
-                size_t ldb, T *restrict c, size_t ldc)
+                size_t ldb, T *restrict c)
 {
     VEC acc[DMR][DNR];
 #pragma GCC unroll 32
@@ -94,8 +138,14 @@ static void DOT(size_t l, const T *restrict a, size_t lda, const T *restrict b,
 #pragma GCC unroll 8
     for (int m = 0; m < DMR; m++)
 #pragma GCC unroll 8
-        for (int j = 0; j < DNR; j++)
-            c[m * ldc + j] += HSUM(acc[m][j]);
+        for (int j = 0; j < DNR; j++) {
+            T *p = c + (m * DNR + j) * PL;
+#if VL == 1
+            p[0] += acc[m][j];
+#else
+            FOLD_TO_PL(acc[m][j], p);
+#endif
+        }
 }
 
 static void AXPY(size_t n, T alpha, const T *restrict x, size_t incx,
@@ -154,7 +204,7 @@ static T DOT_STRIDED(size_t n, const T *restrict x, size_t incx,
 }
 
 const KSET_TYPE KSET = {
-    CC_STR(ISA), MR, MR2, NR, DMR, DNR, VL,
+    CC_STR(ISA), MR, MR2, NR, DMR, DNR, VL, PL,
 #define GMR MR
     GEMM,
 #undef GMR
@@ -166,6 +216,12 @@ const KSET_TYPE KSET = {
 
 #undef NV
 #undef SPLAT
+#undef PL
+#undef FOLD_TO_PL
+#undef CC_LO8
+#undef CC_HI8
+#undef CC_LO4
+#undef CC_HI4
 #undef HSUM
 #undef GEMM
 #undef DOT
