@@ -45,6 +45,8 @@ cdef extern from "convcore.h" nogil:
                              const float *y) noexcept nogil
         void (*gather)(size_t n, const float *x, size_t incx,
                        float *y) noexcept nogil
+        void (*pack2d)(size_t rows, size_t len, const float *src, size_t sld,
+                       float *dst) noexcept nogil
     ctypedef struct cc_f64_kernels:
         const char *name
         int mr, mr2, nr, dmr, dnr, dvl, dpl
@@ -62,6 +64,8 @@ cdef extern from "convcore.h" nogil:
                               const double *y) noexcept nogil
         void (*gather)(size_t n, const double *x, size_t incx,
                        double *y) noexcept nogil
+        void (*pack2d)(size_t rows, size_t len, const double *src, size_t sld,
+                       double *dst) noexcept nogil
     unsigned cc_cpu_features()
     unsigned CC_ISA_AVX2_FMA, CC_ISA_AVX512F
     int cc_num_kernel_sets
@@ -330,6 +334,13 @@ cdef void _cols(floating *xp, const Region *R, const Geom *g, Py_ssize_t k0,
         while j < npix:
             seg = _imin(g.OW - ow, npix - j)
             src = base + oh * g.SH * Wp + ow * SW
+            if not scatter and SW == 1 and ow == 0 and npix - j >= 2 * g.OW:
+                # a run of whole output rows: one call
+                r = (npix - j) // g.OW
+                _pack2d(r, g.OW, src, g.SH * Wp, row + j)
+                j += r * g.OW
+                oh += r
+                continue
             if scatter:
                 if SW == 1:
                     for t in range(seg):
@@ -339,8 +350,7 @@ cdef void _cols(floating *xp, const Region *R, const Geom *g, Py_ssize_t k0,
                         src[t * SW] += row[j + t]
             else:
                 if SW == 1:
-                    for t in range(seg):
-                        row[j + t] = src[t]
+                    _pack2d(1, seg, src, 0, row + j)
                 else:
                     _gather(seg, src, SW, row + j)
             j += seg
@@ -354,6 +364,14 @@ cdef void _zero_cols(floating *buf, Py_ssize_t rows, Py_ssize_t ld,
     if stop > start:
         for r in range(rows):
             memset(buf + r * ld + start, 0, (stop - start) * sizeof(floating))
+
+
+cdef inline void _pack2d(Py_ssize_t rows, Py_ssize_t n, const floating *src,
+                         Py_ssize_t sld, floating *dst) noexcept nogil:
+    if floating is float:
+        _k32.pack2d(rows, n, src, sld, dst)
+    else:
+        _k64.pack2d(rows, n, src, sld, dst)
 
 
 cdef inline void _gather(Py_ssize_t n, const floating *x, Py_ssize_t incx,
@@ -480,9 +498,15 @@ cdef void _fwd_task(const void *ks, bint narrow, const Geom *g,
         n = q // g.P
         p = q - n * g.P
         seg = _imin(g.P - p, q0 + npb - q)
-        R = _region(g, 0, g.K, p, seg)
-        _pad_region(x + (n * g.C + gi * g.Cg) * g.H * g.W, g, &R, xp)
-        _cols(xp, &R, g, 0, g.K, p, seg, bbuf + (q - q0), PB, False)
+        if _pointwise(g):  # the columns are input rows
+            for r in range(g.K):
+                memcpy(bbuf + r * PB + (q - q0),
+                       x + (n * g.C + gi * g.Cg + r) * g.P + p,
+                       seg * sizeof(floating))
+        else:
+            R = _region(g, 0, g.K, p, seg)
+            _pad_region(x + (n * g.C + gi * g.Cg) * g.H * g.W, g, &R, xp)
+            _cols(xp, &R, g, 0, g.K, p, seg, bbuf + (q - q0), PB, False)
         q += seg
     _zero_cols(bbuf, g.K, PB, npb, _cdiv(npb, NR) * NR)
     j0 = 0
@@ -725,7 +749,10 @@ cdef void _bwd_data_task(const void *ks, bint narrow, const Geom *g,
     R.r0 = 0
     R.nr = _pad_h(g)
     R.Wp = _pad_w(g)
-    memset(gp, 0, R.nc * R.nr * R.Wp * sizeof(floating))
+    cdef bint pw = _pointwise(g)  # dcols rows are gin rows: no scatter
+    cdef Py_ssize_t r
+    if not pw:
+        memset(gp, 0, R.nc * R.nr * R.Wp * sizeof(floating))
     p0 = 0
     while p0 < g.P:
         npb = _imin(PB, g.P - p0)
@@ -750,11 +777,17 @@ cdef void _bwd_data_task(const void *ks, bint narrow, const Geom *g,
                     _gemm(ks, narrow, g.OCg, a + blk * g.OCg * MR, bbuf, NR,
                           cbuf + j0, PB, <const floating *>NULL, False)
                 j0 += NR
-            _cols(gp, &R, g, r0, _imin(MR, k1 - r0), p0, npb, cbuf, PB, True)
+            if pw:
+                for r in range(_imin(MR, k1 - r0)):
+                    memcpy(img + (r0 + r) * g.P + p0, cbuf + r * PB,
+                           npb * sizeof(floating))
+            else:
+                _cols(gp, &R, g, r0, _imin(MR, k1 - r0), p0, npb, cbuf, PB,
+                      True)
         p0 += PB
     lo = _imin(g.PW, R.Wp)
     hi = _imin(R.Wp, g.PW + g.W)
-    if hi > lo:
+    if hi > lo and not pw:
         for c in range(R.nc):
             for ih in range(_imin(g.H, R.nr - g.PH)):
                 memcpy(img + ((R.c0 + c) * g.H + ih) * g.W + (lo - g.PW),
@@ -955,8 +988,11 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
     _tile_dims(ks, &MR, &MR2, &NR, &DMR, &DNR, &DVL, &DPL, floating is float)
     cdef Py_ssize_t Q = g.N * g.P
     cdef Py_ssize_t PC = _imin(PC_MAX, _cdiv(Q, ALIGN) * ALIGN)
-    cdef Py_ssize_t KT = DNR * _imax(1, _imin(8, _cdiv(g.K, DNR)))
-    cdef Py_ssize_t nkb = _cdiv(g.K, KT)
+    # k blocks of at most 8 dot tiles, balanced (each block streams all of
+    # dout once, so a nearly empty last block would cost as much as a full)
+    cdef Py_ssize_t nkb = _cdiv(g.K, 8 * DNR)
+    cdef Py_ssize_t KT = _cdiv(_cdiv(g.K, nkb), DNR) * DNR
+    nkb = _cdiv(g.K, KT)
     cdef Py_ssize_t S = _imax(1, _imin(_cdiv(Q, PC),
                                        _cdiv(MIN_TASKS, g.G * nkb)))
     parta = np.zeros((S, g.OC, g.K), dtype=dtype)

@@ -39,6 +39,7 @@ unsigned cc_cpu_features(void);
  * dot_strided(n, x, incx, y): returns sum_i x[i*incx] * y[i], increasing i
  *   per lane then lanes in a fixed order.
  * gather(n, x, incx, y): y[i] = x[i*incx] (strided packing).
+ * pack2d(rows, len, src, sld, dst): dst[r*len + i] = src[r*sld + i].
  */
 typedef struct {
     const char *name;
@@ -55,6 +56,8 @@ typedef struct {
                          size_t incy);
     float (*dot_strided)(size_t n, const float *x, size_t incx, const float *y);
     void (*gather)(size_t n, const float *x, size_t incx, float *y);
+    void (*pack2d)(size_t rows, size_t len, const float *src, size_t sld,
+                   float *dst);
 } cc_f32_kernels;
 
 typedef struct {
@@ -74,6 +77,8 @@ typedef struct {
     double (*dot_strided)(size_t n, const double *x, size_t incx,
                           const double *y);
     void (*gather)(size_t n, const double *x, size_t incx, double *y);
+    void (*pack2d)(size_t rows, size_t len, const double *src, size_t sld,
+                   double *dst);
 } cc_f64_kernels;
 
 /* Every kernel set compiled into this build, best first; the last is scalar.

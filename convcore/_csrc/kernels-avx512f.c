@@ -1,6 +1,8 @@
 /* AVX-512F kernel sets; only this file is compiled with -mavx512f -mfma.
  * gemm 14 x (2 vectors): 28 zmm accumulators, 2 for B, 1 broadcast.
  * dot 4x6: 24 accumulators, 4 rows of A, 1 of B. */
+#include <immintrin.h>
+
 #include "convcore.h"
 #define ISA avx512f
 

@@ -25,6 +25,7 @@
 #define AXPY_SCATTER CC_FN(_axpy_scatter)
 #define DOT_STRIDED CC_FN(_dot_strided)
 #define GATHER CC_FN(_gather)
+#define PACK2D CC_FN(_pack2d)
 #define HSUM_FN CC_FN(_hsum)
 #define VEC CC_FN(_vec)
 #define UVEC CC_FN(_uvec)
@@ -172,6 +173,38 @@ static void AXPY_SCATTER(size_t n, T alpha, const T *restrict x,
     }
 }
 
+/* rows x len block from src (rows sld apart) to dst, packed contiguously:
+ * dst[r*len + i] = src[r*sld + i]. Short rows (narrow images) are the
+ * common case, so the AVX-512 build copies each row with one masked tail
+ * instead of a scalar loop. */
+static void PACK2D(size_t rows, size_t len, const T *restrict src, size_t sld,
+                   T *restrict dst)
+{
+#if defined(__AVX512F__) && VL == 16
+    __mmask16 tm = (__mmask16)((1u << (len % 16)) - 1u);
+    for (size_t r = 0; r < rows; r++, src += sld, dst += len) {
+        size_t i = 0;
+        for (; i + 16 <= len; i += 16)
+            _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+        if (tm)
+            _mm512_mask_storeu_ps(dst + i, tm, _mm512_maskz_loadu_ps(tm, src + i));
+    }
+#elif defined(__AVX512F__) && VL == 8
+    __mmask8 tm = (__mmask8)((1u << (len % 8)) - 1u);
+    for (size_t r = 0; r < rows; r++, src += sld, dst += len) {
+        size_t i = 0;
+        for (; i + 8 <= len; i += 8)
+            _mm512_storeu_pd(dst + i, _mm512_loadu_pd(src + i));
+        if (tm)
+            _mm512_mask_storeu_pd(dst + i, tm, _mm512_maskz_loadu_pd(tm, src + i));
+    }
+#else
+    for (size_t r = 0; r < rows; r++, src += sld, dst += len)
+        for (size_t i = 0; i < len; i++)
+            dst[i] = src[i];
+#endif
+}
+
 static void GATHER(size_t n, const T *restrict x, size_t incx,
                    T *restrict y)
 {
@@ -211,7 +244,7 @@ const KSET_TYPE KSET = {
 #define GMR MR2
     GEMM,
 #undef GMR
-    DOT, AXPY, AXPY_SCATTER, DOT_STRIDED, GATHER,
+    DOT, AXPY, AXPY_SCATTER, DOT_STRIDED, GATHER, PACK2D,
 };
 
 #undef NV
@@ -229,6 +262,7 @@ const KSET_TYPE KSET = {
 #undef AXPY_SCATTER
 #undef DOT_STRIDED
 #undef GATHER
+#undef PACK2D
 #undef HSUM_FN
 #undef VEC
 #undef UVEC
