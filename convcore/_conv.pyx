@@ -87,11 +87,6 @@ cdef enum:
 # in L1 while every weight block passes over it
 cdef enum:
     KC = 256
-# wide-row forward: used for output widths up to WIDE_MAX_OW and while
-# OCg * (KW-1) * DW stays under WIDE_MAX_WASTE (measured on the workload)
-cdef enum:
-    WIDE_MAX_OW = 28
-    WIDE_MAX_WASTE = 128
 # Work items a bwd_weights call is cut into at least (a property of the
 # problem, never of the thread count, so that the bits do not change).
 cdef enum:
@@ -550,80 +545,6 @@ cdef void _fwd_task(const void *ks, bint narrow, const Geom *g,
         j0 += NR
 
 
-cdef void _fwd_wide_task(const void *ks, bint narrow, const Geom *g,
-                         Py_ssize_t t, Py_ssize_t nbk, Py_ssize_t RB,
-                         Py_ssize_t LD, int MR, int NR, const floating *x,
-                         const floating *wp, const floating *bp, floating *out,
-                         floating *bbuf, floating *cw,
-                         floating *xp) noexcept nogil:
-    """Stride 1, output rows [oh0, oh0 + RB) of image n, group gi, computed
-    Wp = OW + (KW-1)*DW columns wide: each row of the column matrix is then
-    one contiguous run of the padded region (one copy, no per-segment
-    packing); the KW-1 extra columns per output row are computed and
-    dropped. For narrow images, where segments are short."""
-    cdef Py_ssize_t bk = t % nbk, rest = t // nbk
-    cdef Py_ssize_t gi = rest % g.G, n = rest // g.G
-    cdef Py_ssize_t oh0 = bk * RB, rows = _imin(RB, g.OH - oh0)
-    cdef Py_ssize_t KHW = g.KH * g.KW, Wp = _pad_w(g)
-    cdef Py_ssize_t L = _cdiv(rows * Wp, NR) * NR
-    cdef Py_ssize_t nmb = _cdiv(g.OCg, MR), ib, j0, pc, kc, kk, c, r, kh, kw
-    cdef Region R
-    R.c0 = 0
-    R.nc = g.Cg
-    R.r0 = oh0
-    R.nr = rows + (g.KH - 1) * g.DH
-    R.Wp = Wp
-    _pad_region(x + (n * g.C + gi * g.Cg) * g.H * g.W, g, &R, xp)
-    # the last runs read up to (KW-1)*DW + NR past the region: zeros there
-    memset(xp + R.nc * R.nr * Wp, 0,
-           ((g.KW - 1) * g.DW + NR) * sizeof(floating))
-    for kk in range(g.K):
-        c = kk // KHW
-        r = kk - c * KHW
-        kh = r // g.KW
-        kw = r - kh * g.KW
-        memcpy(bbuf + kk * LD, xp + (c * R.nr + kh * g.DH) * Wp + kw * g.DW,
-               L * sizeof(floating))
-    j0 = 0
-    while j0 < L:
-        pc = 0
-        while pc < g.K:
-            kc = _imin(KC, g.K - pc)
-            for ib in range(nmb):
-                _gemm(ks, narrow, kc, wp + (gi * nmb + ib) * g.K * MR + pc * MR,
-                      bbuf + pc * LD + j0, LD, cw + ib * MR * LD + j0, LD,
-                      NULL if bp == NULL else bp + (gi * nmb + ib) * MR,
-                      pc > 0)
-            pc += kc
-        j0 += NR
-    for c in range(g.OCg):
-        for r in range(rows):
-            memcpy(out + ((n * g.OC + gi * g.OCg + c) * g.OH + oh0 + r) * g.OW,
-                   cw + c * LD + r * Wp, g.OW * sizeof(floating))
-
-
-cdef bint _use_wide(const Geom *g) noexcept nogil:
-    """Wide rows pay (KW-1)*DW extra columns per output row to save the
-    per-segment packing: worth it for stride 1 on narrow images with few
-    output channels per group."""
-    if _force_path == 1:
-        return g.SH == 1 and g.SW == 1
-    if _force_path == 2:
-        return False
-    return (g.SH == 1 and g.SW == 1 and g.OW <= WIDE_MAX_OW
-            and g.OCg * (g.KW - 1) * g.DW < WIDE_MAX_WASTE)
-
-
-cdef int _force_path = 0
-
-
-def _set_fwd_path(name):
-    """Tests and benchmarks: force the forward path ('wide', 'packed') or
-    let the heuristic choose (None)."""
-    global _force_path
-    _force_path = {None: 0, "wide": 1, "packed": 2}[name]
-
-
 cdef inline bint _pointwise(const Geom *g) noexcept nogil:
     """1x1, stride 1, no padding: the column matrix is the input itself."""
     return (g.KH == 1 and g.KW == 1 and g.SH == 1 and g.SW == 1
@@ -674,34 +595,11 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
         bpa[:, :g.OCg] = np.asarray(bias).reshape(g.G, g.OCg)
         bpv = bpa.reshape(-1)
         bp = &bpv[0]
-    cdef Py_ssize_t t, RB, LD, Wp = _pad_w(&g), nbk, ntasks, per, xpn, PB
+    cdef Py_ssize_t t, nbk, ntasks, per, xpn, PB
     cdef floating *bbuf
     cdef floating[::1] ws
     cdef floating *ws0
     cdef int nt
-    if _use_wide(&g):
-        # whole output rows per task, the [K][rows*Wp] panel within budget
-        RB = _imax(1, PANEL_BYTES // (g.K * Wp * sizeof(floating)))
-        RB = _imin(RB, _imin(g.OH, _imax(1, g.N * g.G * g.OH // MIN_TASKS)))
-        LD = _cdiv(RB * Wp, NR) * NR
-        nbk = _cdiv(g.OH, RB)
-        ntasks = g.N * g.G * nbk
-        nt = <int>_imax(1, _imin(effective_num_threads(), ntasks))
-        xpn = _round_up(g.Cg * (RB + (g.KH - 1) * g.DH) * Wp
-                        + (g.KW - 1) * g.DW + NR)
-        per = _round_up(g.K * LD) + _round_up(nmb * MR * LD) + xpn
-        wsa = np.empty(per * nt + ALIGN, dtype=dtype)
-        ws = wsa
-        ws0 = &ws[0] + _aligned_offset(ws)
-        with nogil, parallel(num_threads=nt):
-            bbuf = ws0 + omp_get_thread_num() * per
-            for t in prange(ntasks, schedule='dynamic'):
-                _fwd_wide_task(ks, narrow, &g, t, nbk, RB, LD, MR, NR,
-                               &x[0, 0, 0, 0], &wp[0], bp, &out[0, 0, 0, 0],
-                               bbuf, bbuf + _round_up(g.K * LD),
-                               bbuf + _round_up(g.K * LD)
-                               + _round_up(nmb * MR * LD))
-        return
     PB = _pixel_block(&g, g.K, NR, sizeof(floating))
     nbk = _cdiv(g.N * g.P, PB)
     ntasks = g.G * nbk

@@ -165,24 +165,6 @@ def test_conv2d_grid(kernel_set, op, dtype, case):
     check_case(op, 2, name, x_shape, w_shape, kw, dtype)
 
 
-def _stride_1(kw):
-    return kw.get("stride", 1) in (1, (1, 1)) and kw.get("groups", 1) == 1
-
-
-@pytest.mark.parametrize(
-    "case", [pytest.param(c, id=c[0]) for c in CASES_2D if _stride_1(c[3])])
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("path", ["wide", "packed"])
-def test_conv2d_forward_paths(kernel_set, path, dtype, case):
-    """Both stride-1 forward algorithms, whichever the heuristic picks."""
-    name, x_shape, w_shape, kw = case
-    _conv._set_fwd_path(path)
-    try:
-        check_case("fwd_bias", 2, name, x_shape, w_shape, kw, dtype)
-    finally:
-        _conv._set_fwd_path(None)
-
-
 # ---------------------------------------------------------------------------
 # the grid: 1-D (served by the 2-D drivers with H = 1)
 # ---------------------------------------------------------------------------
