@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import convcore
-from convcore import _conv
 from convcore import reference as ref
 
 DTYPES = [np.float32, np.float64]
