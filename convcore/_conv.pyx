@@ -667,7 +667,12 @@ cdef void _bwd_data_task(const void *ks, bint narrow, const Geom *g,
                 break
             j0 = 0
             while j0 < npb:
-                if npb - j0 >= NR:  # dout rows read in place
+                if pw and npb - j0 >= NR and k1 - r0 >= MR:
+                    # 1x1: a whole tile of dcols is a tile of gin
+                    _gemm(ks, narrow, g.OCg, a + blk * g.OCg * MR,
+                          src + p0 + j0, g.P, img + r0 * g.P + p0 + j0, g.P,
+                          <const floating *>NULL, False)
+                elif npb - j0 >= NR:  # dout rows read in place
                     _gemm(ks, narrow, g.OCg, a + blk * g.OCg * MR,
                           src + p0 + j0, g.P, cbuf + j0, PB,
                           <const floating *>NULL, False)
@@ -675,10 +680,14 @@ cdef void _bwd_data_task(const void *ks, bint narrow, const Geom *g,
                     _gemm(ks, narrow, g.OCg, a + blk * g.OCg * MR, bbuf, NR,
                           cbuf + j0, PB, <const floating *>NULL, False)
                 j0 += NR
-            if pw:
+            if pw:  # what did not go straight to gin
+                if k1 - r0 >= MR:
+                    j0 = npb - npb % NR
+                else:
+                    j0 = 0
                 for r in range(_imin(MR, k1 - r0)):
-                    memcpy(img + (r0 + r) * g.P + p0, cbuf + r * PB,
-                           npb * sizeof(floating))
+                    memcpy(img + (r0 + r) * g.P + p0 + j0, cbuf + r * PB + j0,
+                           (npb - j0) * sizeof(floating))
             else:
                 _cols(gp, &R, g, r0, _imin(MR, k1 - r0), p0, npb, cbuf, PB,
                       True)

@@ -130,6 +130,8 @@ CASES_2D = [
     ("depthwise_stride_gt_kernel", (1, 3, 10, 10), (3, 1, 2, 2), dict(groups=3, stride=3)),
     ("conv_1x1", (2, 7, 6, 5), (9, 7, 1, 1), {}),
     ("conv_1x1_stride2", (1, 6, 9, 9), (4, 6, 1, 1), dict(stride=2)),
+    # whole 8x32 tiles written straight into the input gradient, plus tails
+    ("conv_1x1_full_tiles", (16, 20, 9, 8), (12, 20, 1, 1), {}),
     ("batch_1", (1, 3, 6, 6), (4, 3, 3, 3), dict(padding=1)),
     ("unbatched", (3, 8, 9), (4, 3, 3, 3), dict(padding=1)),
     ("unbatched_depthwise", (4, 8, 9), (8, 1, 3, 3), dict(groups=4)),
