@@ -151,6 +151,9 @@ extensions = [
         include_dirs=[CSRC],
     ),
     kernel_extension("convcore._conv", "convcore/_conv.pyx"),
+    # these call the kernels through convcore._conv's table
+    Extension("convcore._pool", ["convcore/_pool.pyx"], include_dirs=[CSRC]),
+    Extension("convcore._act", ["convcore/_act.pyx"], include_dirs=[CSRC]),
 ]
 
 debug = _env_flag("CONVCORE_DEBUG")

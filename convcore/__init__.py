@@ -7,28 +7,12 @@ this build runs on this machine.
 """
 from convcore._openmp import get_num_threads, set_num_threads
 from convcore._config import show_config
-from convcore.functional import (
-    conv1d,
-    conv1d_backward,
-    conv1d_grad_input,
-    conv1d_grad_weight,
-    conv2d,
-    conv2d_backward,
-    conv2d_grad_input,
-    conv2d_grad_weight,
-)
+from convcore.functional import *  # noqa: F401,F403  (the public ops)
+from convcore.functional import __all__ as _ops
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "conv1d",
-    "conv1d_backward",
-    "conv1d_grad_input",
-    "conv1d_grad_weight",
-    "conv2d",
-    "conv2d_backward",
-    "conv2d_grad_input",
-    "conv2d_grad_weight",
+__all__ = sorted(_ops) + [
     "get_num_threads",
     "set_num_threads",
     "show_config",

@@ -24,60 +24,25 @@ from cython.parallel cimport parallel, prange
 from libc.string cimport memcpy, memset
 from libc.stdint cimport uintptr_t
 
+from convcore._kernels cimport (
+    CC_ISA_AVX2_FMA, CC_ISA_AVX512F, cc_cpu_features, cc_f32_kernel_sets,
+    cc_f32_kernels, cc_f64_kernel_sets, cc_f64_kernels, cc_kernel_set_isa,
+    cc_num_kernel_sets)
 from convcore._openmp cimport effective_num_threads, omp_get_thread_num
-
-
-cdef extern from "convcore.h" nogil:
-    ctypedef struct cc_f32_kernels:
-        const char *name
-        int mr, mr2, nr, dmr, dnr, dvl, dpl
-        void (*gemm)(size_t k, const float *a, const float *b, size_t ldb,
-                     float *c, size_t ldc, const float *bias, int acc) noexcept nogil
-        void (*gemm2)(size_t k, const float *a, const float *b, size_t ldb,
-                      float *c, size_t ldc, const float *bias, int acc) noexcept nogil
-        void (*dot)(size_t l, const float *a, size_t lda, const float *b,
-                    size_t ldb, float *c) noexcept nogil
-        void (*axpy)(size_t n, float alpha, const float *x, size_t incx,
-                     float *y) noexcept nogil
-        void (*axpy_scatter)(size_t n, float alpha, const float *x, float *y,
-                             size_t incy) noexcept nogil
-        float (*dot_strided)(size_t n, const float *x, size_t incx,
-                             const float *y) noexcept nogil
-        void (*gather)(size_t n, const float *x, size_t incx,
-                       float *y) noexcept nogil
-        void (*pack2d)(size_t rows, size_t len, const float *src, size_t sld,
-                       float *dst) noexcept nogil
-    ctypedef struct cc_f64_kernels:
-        const char *name
-        int mr, mr2, nr, dmr, dnr, dvl, dpl
-        void (*gemm)(size_t k, const double *a, const double *b, size_t ldb,
-                     double *c, size_t ldc, const double *bias, int acc) noexcept nogil
-        void (*gemm2)(size_t k, const double *a, const double *b, size_t ldb,
-                      double *c, size_t ldc, const double *bias, int acc) noexcept nogil
-        void (*dot)(size_t l, const double *a, size_t lda, const double *b,
-                    size_t ldb, double *c) noexcept nogil
-        void (*axpy)(size_t n, double alpha, const double *x, size_t incx,
-                     double *y) noexcept nogil
-        void (*axpy_scatter)(size_t n, double alpha, const double *x,
-                             double *y, size_t incy) noexcept nogil
-        double (*dot_strided)(size_t n, const double *x, size_t incx,
-                              const double *y) noexcept nogil
-        void (*gather)(size_t n, const double *x, size_t incx,
-                       double *y) noexcept nogil
-        void (*pack2d)(size_t rows, size_t len, const double *src, size_t sld,
-                       double *dst) noexcept nogil
-    unsigned cc_cpu_features()
-    unsigned CC_ISA_AVX2_FMA, CC_ISA_AVX512F
-    int cc_num_kernel_sets
-    unsigned cc_kernel_set_isa[]
-    const cc_f32_kernels *cc_f32_kernel_sets[]
-    const cc_f64_kernels *cc_f64_kernel_sets[]
 
 
 # ---------------------------------------------------------------- dispatch --
 
 cdef const cc_f32_kernels *_k32 = NULL
 cdef const cc_f64_kernels *_k64 = NULL
+
+
+cdef const cc_f32_kernels *kernels_f32() noexcept nogil:
+    return _k32
+
+
+cdef const cc_f64_kernels *kernels_f64() noexcept nogil:
+    return _k64
 _ISA_BITS = {"avx2_fma": CC_ISA_AVX2_FMA, "avx512f": CC_ISA_AVX512F}
 # bwd_weights pixel chunk: long enough to amortize the dot kernel's final
 # horizontal sums, short enough that a chunk of dout rows stays in L2.

@@ -149,3 +149,14 @@ def conv_geometry(fn, x_shape, w_shape, stride, padding, dilation, groups, nd,
             f"padding {padding!r}); output size would be < 1"
         )
     return out, stride, pad, dilation, groups
+
+
+def shape_arg(value, name, fn):
+    """A shape argument (input_shape, weight_shape) as a tuple of ints >= 0."""
+    try:
+        shape = tuple(_int(v, f"{fn}: {name}") for v in value)
+    except TypeError:
+        raise TypeError(f"{fn}: {name} must be a sequence of ints, got {value!r}") from None
+    if any(s < 0 for s in shape):
+        raise ValueError(f"{fn}: {name} must not have negative sizes, got {shape}")
+    return shape

@@ -7,14 +7,15 @@ any real dtype: the computation runs in ``np.result_type`` of the inputs
 (float16 -> float32, integers -> float64) and outputs are new C-contiguous
 arrays of that dtype.
 """
-import operator
-
 import numpy as np
 
 from convcore import _conv
-from convcore._params import as_array, compute_dtype, conv_geometry
+from convcore._params import as_array, compute_dtype, conv_geometry, shape_arg
 
-__all__ = [
+from convcore._cnn_ops import *  # noqa: F401,F403  (the rest of a CNN)
+from convcore._cnn_ops import __all__ as _cnn_ops
+
+__all__ = _cnn_ops + [
     "conv1d",
     "conv1d_backward",
     "conv1d_grad_input",
@@ -89,16 +90,6 @@ class _Conv:
             )
 
 
-def _shape_arg(value, name, fn):
-    try:
-        shape = tuple(operator.index(v) for v in value)
-    except TypeError:
-        raise TypeError(f"{fn}: {name} must be a sequence of ints, got {value!r}") from None
-    if any(s < 0 for s in shape):
-        raise ValueError(f"{fn}: {name} must not have negative sizes, got {shape}")
-    return shape
-
-
 def _forward(fn, nd, input, weight, bias, stride, padding, dilation, groups):
     x = as_array(input, "input", fn)
     w = as_array(weight, "weight", fn)
@@ -153,7 +144,7 @@ def _grad_input_only(fn, nd, grad_output, weight, input_shape, stride, padding,
                      dilation, groups):
     go = as_array(grad_output, "grad_output", fn)
     w = as_array(weight, "weight", fn)
-    shape = _shape_arg(input_shape, "input_shape", fn)
+    shape = shape_arg(input_shape, "input_shape", fn)
     dt = compute_dtype(fn, grad_output=go, weight=w)
     cv = _Conv(fn, nd, shape, w.shape, stride, padding, dilation, groups, dt)
     cv.check_grad_output(go)
@@ -164,7 +155,7 @@ def _grad_weight_only(fn, nd, grad_output, input, weight_shape, stride, padding,
                       dilation, groups):
     go = as_array(grad_output, "grad_output", fn)
     x = as_array(input, "input", fn)
-    shape = _shape_arg(weight_shape, "weight_shape", fn)
+    shape = shape_arg(weight_shape, "weight_shape", fn)
     dt = compute_dtype(fn, grad_output=go, input=x)
     cv = _Conv(fn, nd, x.shape, shape, stride, padding, dilation, groups, dt)
     cv.check_grad_output(go)

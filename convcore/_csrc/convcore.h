@@ -9,6 +9,7 @@
 #define CONVCORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* ISA bits: a kernel set is usable when all its bits are supported. */
 #define CC_ISA_AVX2_FMA 1u
@@ -40,6 +41,9 @@ unsigned cc_cpu_features(void);
  *   per lane then lanes in a fixed order.
  * gather(n, x, incx, y): y[i] = x[i*incx] (strided packing).
  * pack2d(rows, len, src, sld, dst): dst[r*len + i] = src[r*sld + i].
+ * max_update(n, v, cur), max_update_idx(n, v, cur, idx, pos0, step): one
+ *   window tap of max pooling over n outputs (see ukernels.inc.c).
+ * relu, leaky_relu, leaky_relu_bwd, sigmoid_bwd, tanh_bwd: elementwise.
  */
 typedef struct {
     const char *name;
@@ -58,6 +62,15 @@ typedef struct {
     void (*gather)(size_t n, const float *x, size_t incx, float *y);
     void (*pack2d)(size_t rows, size_t len, const float *src, size_t sld,
                    float *dst);
+    void (*max_update)(size_t n, const float *v, float *cur);
+    void (*max_update_idx)(size_t n, const float *v, float *cur, int64_t *idx,
+                           int64_t pos0, int64_t step);
+    void (*relu)(size_t n, const float *x, float *y);
+    void (*leaky_relu)(size_t n, const float *x, float slope, float *y);
+    void (*leaky_relu_bwd)(size_t n, const float *g, const float *x, float slope,
+                           float *dx);
+    void (*sigmoid_bwd)(size_t n, const float *g, const float *y, float *dx);
+    void (*tanh_bwd)(size_t n, const float *g, const float *y, float *dx);
 } cc_f32_kernels;
 
 typedef struct {
@@ -79,6 +92,15 @@ typedef struct {
     void (*gather)(size_t n, const double *x, size_t incx, double *y);
     void (*pack2d)(size_t rows, size_t len, const double *src, size_t sld,
                    double *dst);
+    void (*max_update)(size_t n, const double *v, double *cur);
+    void (*max_update_idx)(size_t n, const double *v, double *cur, int64_t *idx,
+                           int64_t pos0, int64_t step);
+    void (*relu)(size_t n, const double *x, double *y);
+    void (*leaky_relu)(size_t n, const double *x, double slope, double *y);
+    void (*leaky_relu_bwd)(size_t n, const double *g, const double *x, double slope,
+                           double *dx);
+    void (*sigmoid_bwd)(size_t n, const double *g, const double *y, double *dx);
+    void (*tanh_bwd)(size_t n, const double *g, const double *y, double *dx);
 } cc_f64_kernels;
 
 /* Every kernel set compiled into this build, best first; the last is scalar.

@@ -26,6 +26,13 @@
 #define DOT_STRIDED CC_FN(_dot_strided)
 #define GATHER CC_FN(_gather)
 #define PACK2D CC_FN(_pack2d)
+#define MAX_UPDATE CC_FN(_max_update)
+#define MAX_UPDATE_IDX CC_FN(_max_update_idx)
+#define RELU CC_FN(_relu)
+#define LEAKY CC_FN(_leaky_relu)
+#define LEAKY_BWD CC_FN(_leaky_relu_bwd)
+#define SIGMOID_BWD CC_FN(_sigmoid_bwd)
+#define TANH_BWD CC_FN(_tanh_bwd)
 #define HSUM_FN CC_FN(_hsum)
 #define VEC CC_FN(_vec)
 #define UVEC CC_FN(_uvec)
@@ -173,6 +180,68 @@ static void AXPY_SCATTER(size_t n, T alpha, const T *restrict x,
     }
 }
 
+/* Max pooling row update, one window tap for n outputs:
+ *   take v[i] where v[i] > cur[i], or where v[i] is NaN and cur[i] is not
+ * (strict >: ties keep the first maximum in window order; the first NaN
+ * wins and stays). With idx: idx[i] = pos0 + i*step where taken. */
+static void MAX_UPDATE(size_t n, const T *restrict v, T *restrict cur)
+{
+    for (size_t i = 0; i < n; i++) {
+        T a = v[i], c = cur[i];
+        cur[i] = (a > c || (a != a && c == c)) ? a : c;
+    }
+}
+
+static void MAX_UPDATE_IDX(size_t n, const T *restrict v, T *restrict cur,
+                           int64_t *restrict idx, int64_t pos0, int64_t step)
+{
+    for (size_t i = 0; i < n; i++) {
+        T a = v[i], c = cur[i];
+        int take = a > c || (a != a && c == c);
+        cur[i] = take ? a : c;
+        idx[i] = take ? pos0 + (int64_t)i * step : idx[i];
+    }
+}
+
+/* Elementwise activations and their gradients (x: input, y: output). */
+static void RELU(size_t n, const T *restrict x, T *restrict y)
+{
+    for (size_t i = 0; i < n; i++)  /* NaN propagates, as in PyTorch */
+        y[i] = x[i] > 0 || x[i] != x[i] ? x[i] : (T)0;
+}
+
+static void LEAKY(size_t n, const T *restrict x, T slope, T *restrict y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] > 0 ? x[i] : x[i] * slope;
+}
+
+static void LEAKY_BWD(size_t n, const T *restrict g, const T *restrict x,
+                      T slope, T *restrict dx)
+{
+    if (slope == 0) {  /* ReLU: exactly 0 where x <= 0, even for inf g */
+        for (size_t i = 0; i < n; i++)
+            dx[i] = x[i] > 0 ? g[i] : (T)0;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            dx[i] = x[i] > 0 ? g[i] : g[i] * slope;
+    }
+}
+
+static void SIGMOID_BWD(size_t n, const T *restrict g, const T *restrict y,
+                        T *restrict dx)
+{
+    for (size_t i = 0; i < n; i++)
+        dx[i] = g[i] * y[i] * ((T)1 - y[i]);
+}
+
+static void TANH_BWD(size_t n, const T *restrict g, const T *restrict y,
+                     T *restrict dx)
+{
+    for (size_t i = 0; i < n; i++)
+        dx[i] = g[i] * ((T)1 - y[i] * y[i]);
+}
+
 /* rows x len block from src (rows sld apart) to dst, packed contiguously:
  * dst[r*len + i] = src[r*sld + i]. Short rows (narrow images) are the
  * common case, so the AVX-512 build copies each row with one masked tail
@@ -245,6 +314,7 @@ const KSET_TYPE KSET = {
     GEMM,
 #undef GMR
     DOT, AXPY, AXPY_SCATTER, DOT_STRIDED, GATHER, PACK2D,
+    MAX_UPDATE, MAX_UPDATE_IDX, RELU, LEAKY, LEAKY_BWD, SIGMOID_BWD, TANH_BWD,
 };
 
 #undef NV
@@ -263,6 +333,13 @@ const KSET_TYPE KSET = {
 #undef DOT_STRIDED
 #undef GATHER
 #undef PACK2D
+#undef MAX_UPDATE
+#undef MAX_UPDATE_IDX
+#undef RELU
+#undef LEAKY
+#undef LEAKY_BWD
+#undef SIGMOID_BWD
+#undef TANH_BWD
 #undef HSUM_FN
 #undef VEC
 #undef UVEC

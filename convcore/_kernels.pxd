@@ -1,0 +1,73 @@
+# The C kernel table (convcore/_csrc/convcore.h), for every driver module.
+from libc.stdint cimport int64_t
+
+
+cdef extern from "convcore.h" nogil:
+    ctypedef struct cc_f32_kernels:
+        const char *name
+        int mr, mr2, nr, dmr, dnr, dvl, dpl
+        void (*gemm)(size_t k, const float *a, const float *b, size_t ldb,
+                     float *c, size_t ldc, const float *bias, int acc) noexcept nogil
+        void (*gemm2)(size_t k, const float *a, const float *b, size_t ldb,
+                      float *c, size_t ldc, const float *bias, int acc) noexcept nogil
+        void (*dot)(size_t l, const float *a, size_t lda, const float *b,
+                    size_t ldb, float *c) noexcept nogil
+        void (*axpy)(size_t n, float alpha, const float *x, size_t incx,
+                     float *y) noexcept nogil
+        void (*axpy_scatter)(size_t n, float alpha, const float *x, float *y,
+                             size_t incy) noexcept nogil
+        float (*dot_strided)(size_t n, const float *x, size_t incx,
+                             const float *y) noexcept nogil
+        void (*gather)(size_t n, const float *x, size_t incx,
+                       float *y) noexcept nogil
+        void (*pack2d)(size_t rows, size_t len, const float *src, size_t sld,
+                       float *dst) noexcept nogil
+        void (*max_update)(size_t n, const float *v, float *cur) noexcept nogil
+        void (*max_update_idx)(size_t n, const float *v, float *cur, int64_t *idx,
+                               int64_t pos0, int64_t step) noexcept nogil
+        void (*relu)(size_t n, const float *x, float *y) noexcept nogil
+        void (*leaky_relu)(size_t n, const float *x, float slope,
+                           float *y) noexcept nogil
+        void (*leaky_relu_bwd)(size_t n, const float *g, const float *x,
+                               float slope, float *dx) noexcept nogil
+        void (*sigmoid_bwd)(size_t n, const float *g, const float *y,
+                            float *dx) noexcept nogil
+        void (*tanh_bwd)(size_t n, const float *g, const float *y,
+                         float *dx) noexcept nogil
+    ctypedef struct cc_f64_kernels:
+        const char *name
+        int mr, mr2, nr, dmr, dnr, dvl, dpl
+        void (*gemm)(size_t k, const double *a, const double *b, size_t ldb,
+                     double *c, size_t ldc, const double *bias, int acc) noexcept nogil
+        void (*gemm2)(size_t k, const double *a, const double *b, size_t ldb,
+                      double *c, size_t ldc, const double *bias, int acc) noexcept nogil
+        void (*dot)(size_t l, const double *a, size_t lda, const double *b,
+                    size_t ldb, double *c) noexcept nogil
+        void (*axpy)(size_t n, double alpha, const double *x, size_t incx,
+                     double *y) noexcept nogil
+        void (*axpy_scatter)(size_t n, double alpha, const double *x,
+                             double *y, size_t incy) noexcept nogil
+        double (*dot_strided)(size_t n, const double *x, size_t incx,
+                              const double *y) noexcept nogil
+        void (*gather)(size_t n, const double *x, size_t incx,
+                       double *y) noexcept nogil
+        void (*pack2d)(size_t rows, size_t len, const double *src, size_t sld,
+                       double *dst) noexcept nogil
+        void (*max_update)(size_t n, const double *v, double *cur) noexcept nogil
+        void (*max_update_idx)(size_t n, const double *v, double *cur, int64_t *idx,
+                               int64_t pos0, int64_t step) noexcept nogil
+        void (*relu)(size_t n, const double *x, double *y) noexcept nogil
+        void (*leaky_relu)(size_t n, const double *x, double slope,
+                           double *y) noexcept nogil
+        void (*leaky_relu_bwd)(size_t n, const double *g, const double *x,
+                               double slope, double *dx) noexcept nogil
+        void (*sigmoid_bwd)(size_t n, const double *g, const double *y,
+                            double *dx) noexcept nogil
+        void (*tanh_bwd)(size_t n, const double *g, const double *y,
+                         double *dx) noexcept nogil
+    unsigned cc_cpu_features()
+    unsigned CC_ISA_AVX2_FMA, CC_ISA_AVX512F
+    int cc_num_kernel_sets
+    unsigned cc_kernel_set_isa[]
+    const cc_f32_kernels *cc_f32_kernel_sets[]
+    const cc_f64_kernels *cc_f64_kernel_sets[]
