@@ -114,6 +114,18 @@ class _PoolCall:
                 f"{self.fn}: grad_output has shape {go.shape}, expected "
                 f"{self.out_shape} (the output for input shape {self.in_shape})")
 
+    def first_cells(self):
+        """Each window's first in-bounds row and column (int64), the index
+        PyTorch reports for a window holding only -inf."""
+        res = []
+        for o, k, s, p, d in ((self.OH, self.k[0], self.s[0], self.p[0], self.d[0]),
+                              (self.OW, self.k[1], self.s[1], self.p[1], self.d[1])):
+            start = np.arange(o, dtype=np.int64) * s - p
+            neg = start < 0
+            start[neg] += -(start[neg] // d) * d  # up to the first cell >= 0
+            res.append(start)
+        return res
+
     def divisors(self, count_include_pad, dtype):
         """Per-row and per-column divisors of average pooling (separable)."""
         res = []
@@ -142,7 +154,7 @@ def _max_pool(fn, nd, input, kernel_size, stride, padding, dilation,
     xp = pc.planes(x, dt)
     out = np.empty((xp.shape[0], pc.OH, pc.OW), dtype=dt)
     idx = np.empty(out.shape, dtype=np.int64) if return_indices else None
-    _pool.max_pool2d_fwd(xp, out, idx, pc.k, pc.s, pc.p, pc.d)
+    _pool.max_pool2d_fwd(xp, out, idx, *pc.first_cells(), pc.k, pc.s, pc.p, pc.d)
     out = out.reshape(pc.out_shape)
     return (out, idx.reshape(pc.out_shape)) if return_indices else out
 
@@ -158,7 +170,7 @@ def _max_pool_backward(fn, nd, grad_output, input, kernel_size, stride,
     if indices is None:  # recompute the argmax
         idx = np.empty((int(np.prod(pc.lead)), pc.OH, pc.OW), dtype=np.int64)
         _pool.max_pool2d_fwd(pc.planes(x, dt), np.empty(idx.shape, dtype=dt),
-                             idx, pc.k, pc.s, pc.p, pc.d)
+                             idx, *pc.first_cells(), pc.k, pc.s, pc.p, pc.d)
     else:
         idx = as_array(indices, "indices", fn)
         if idx.shape != pc.out_shape:
@@ -166,13 +178,13 @@ def _max_pool_backward(fn, nd, grad_output, input, kernel_size, stride,
                 f"{fn}: indices have shape {idx.shape}, expected {pc.out_shape}")
         if idx.dtype.kind not in "iu":
             raise TypeError(f"{fn}: indices must be integers, got {idx.dtype}")
-        if idx.size and (idx.min() < 0 or idx.max() >= pc.H * pc.W):
-            raise ValueError(
-                f"{fn}: indices must lie in [0, {pc.H * pc.W}) (positions in an "
-                f"input plane), got values in [{idx.min()}, {idx.max()}]")
         idx = np.ascontiguousarray(idx, dtype=np.int64).reshape(-1, pc.OH, pc.OW)
     gin = np.zeros((idx.shape[0], pc.H, pc.W), dtype=dt)
-    _pool.max_pool2d_bwd(pc.planes(go, dt, out=True), idx, gin)
+    # the kernel checks every index as it goes (no extra pass over them)
+    if _pool.max_pool2d_bwd(pc.planes(go, dt, out=True), idx, gin):
+        raise ValueError(
+            f"{fn}: indices must lie in [0, {pc.H * pc.W}) (positions in an "
+            f"input plane of {pc.H}x{pc.W}); got values in [{idx.min()}, {idx.max()}]")
     return gin.reshape(pc.in_shape)
 
 
@@ -546,11 +558,16 @@ def sigmoid(x):
     array([0. , 0.5, 1. ])
     """
     xc, y, _ = _unary("sigmoid", x)
-    np.abs(xc, out=y)
-    np.negative(y, out=y)
-    with np.errstate(under="ignore"):  # exp(-|x|) -> 0 is the right answer
-        np.exp(y, out=y)               # e = exp(-|x|) in (0, 1]
-    np.divide(np.where(xc >= 0, 1, y), 1 + y, out=y)
+    # exp(min(x, 0)) / (1 + exp(-|x|)): both exponents <= 0, so nothing
+    # overflows, and small outputs keep their relative precision
+    t = np.abs(xc)
+    np.negative(t, out=t)
+    np.minimum(xc, 0, out=y)
+    with np.errstate(under="ignore"):  # exp -> 0 is the right answer
+        np.exp(t, out=t)
+        np.exp(y, out=y)
+    t += 1
+    y /= t
     return y
 
 

@@ -1,5 +1,5 @@
 # The C kernel table (convcore/_csrc/convcore.h), for every driver module.
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 
 
 cdef extern from "convcore.h" nogil:
@@ -23,8 +23,11 @@ cdef extern from "convcore.h" nogil:
         void (*pack2d)(size_t rows, size_t len, const float *src, size_t sld,
                        float *dst) noexcept nogil
         void (*max_update)(size_t n, const float *v, float *cur) noexcept nogil
-        void (*max_update_idx)(size_t n, const float *v, float *cur, int64_t *idx,
-                               int64_t pos0, int64_t step) noexcept nogil
+        void (*max_update_tap)(size_t n, const float *v, float *cur, int32_t *tap,
+                               int32_t id) noexcept nogil
+        void (*add)(size_t n, const float *v, float *cur) noexcept nogil
+        void (*gather2d)(size_t rows, size_t n, const float *x, size_t xld,
+                         size_t incx, float *y, size_t yld) noexcept nogil
         void (*relu)(size_t n, const float *x, float *y) noexcept nogil
         void (*leaky_relu)(size_t n, const float *x, float slope,
                            float *y) noexcept nogil
@@ -54,8 +57,11 @@ cdef extern from "convcore.h" nogil:
         void (*pack2d)(size_t rows, size_t len, const double *src, size_t sld,
                        double *dst) noexcept nogil
         void (*max_update)(size_t n, const double *v, double *cur) noexcept nogil
-        void (*max_update_idx)(size_t n, const double *v, double *cur, int64_t *idx,
-                               int64_t pos0, int64_t step) noexcept nogil
+        void (*max_update_tap)(size_t n, const double *v, double *cur, int32_t *tap,
+                               int32_t id) noexcept nogil
+        void (*add)(size_t n, const double *v, double *cur) noexcept nogil
+        void (*gather2d)(size_t rows, size_t n, const double *x, size_t xld,
+                         size_t incx, double *y, size_t yld) noexcept nogil
         void (*relu)(size_t n, const double *x, double *y) noexcept nogil
         void (*leaky_relu)(size_t n, const double *x, double slope,
                            double *y) noexcept nogil

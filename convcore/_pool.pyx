@@ -17,7 +17,7 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memset
 
 from convcore._conv cimport kernels_f32, kernels_f64
@@ -26,7 +26,9 @@ from convcore._openmp cimport effective_num_threads, omp_get_thread_num
 
 cdef struct Pool:
     Py_ssize_t H, W, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW
-    Py_ssize_t Hp, Lp  # rows of the padded plane, length of one phase row
+    Py_ssize_t Hp      # rows of the padded plane the windows cover
+    Py_ssize_t Hq, Lp  # rows and row length of one phase plane
+    Py_ssize_t PL      # elements of one phase plane, with slack for over-reads
 
 
 cdef inline Py_ssize_t _cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
@@ -50,7 +52,9 @@ cdef Pool _pool(Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
     q.PH, q.PW = p
     q.DH, q.DW = d
     q.Hp = (OH - 1) * q.SH + (q.KH - 1) * q.DH + 1
+    q.Hq = _cdiv(q.Hp, q.SH)
     q.Lp = _cdiv((OW - 1) * q.SW + (q.KW - 1) * q.DW + 1, q.SW)
+    q.PL = q.Hq * q.Lp + q.Lp
     return q
 
 
@@ -58,109 +62,146 @@ cdef int _threads(Py_ssize_t tasks) noexcept nogil:
     return <int>_imax(1, _imin(effective_num_threads(), tasks))
 
 
-cdef void _phase_plane(const floating *x, const Pool *q, floating pad,
-                       floating *buf) noexcept nogil:
-    """buf[r][i][m] = padded plane at (row i, column m*SW + r), `pad`
-    outside the input (rows of the padded plane past the input included)."""
-    cdef Py_ssize_t r, i, m, ih, iw
-    cdef floating *dst
-    cdef const floating *src
-    for r in range(q.SW):
-        for i in range(q.Hp):
-            dst = buf + (r * q.Hp + i) * q.Lp
-            ih = i - q.PH
-            if ih < 0 or ih >= q.H:
-                for m in range(q.Lp):
-                    dst[m] = pad
-                continue
-            src = x + ih * q.W
-            for m in range(q.Lp):
-                iw = m * q.SW + r - q.PW
-                dst[m] = src[iw] if 0 <= iw < q.W else pad
+cdef void _phase_planes(const floating *x, const Pool *q, floating pad,
+                        floating *buf) noexcept nogil:
+    """Phase plane (rh, rw) at buf + (rh*SW + rw)*PL holds the padded plane's
+    rows i*SH + rh and columns m*SW + rw (Hq x Lp, then Lp of slack), `pad`
+    outside the input. Window tap (kh, kw) of output (oh, ow) then sits in
+    phase plane ((kh*DH) % SH, (kw*DW) % SW) at row oh + (kh*DH) // SH,
+    column ow + (kw*DW) // SW: with outputs laid out Lp wide, a tap is one
+    contiguous run for every output of the plane, whatever the stride."""
+    cdef Py_ssize_t rh, rw, i, m, lo, hi, i0, i1
+    cdef floating *ph
+    for rh in range(q.SH):
+        # rows i whose input row i*SH + rh - PH lies in [0, H)
+        i0 = _imin(q.Hq, _imax(0, _cdiv(q.PH - rh, q.SH)))
+        i1 = _imin(q.Hq, _imax(i0, _cdiv(q.H + q.PH - rh, q.SH)))
+        for rw in range(q.SW):
+            ph = buf + (rh * q.SW + rw) * q.PL
+            lo = _imin(q.Lp, _imax(0, _cdiv(q.PW - rw, q.SW)))
+            hi = _imin(q.Lp, _imax(lo, _cdiv(q.W + q.PW - rw, q.SW)))
+            for i in range(q.Hq):
+                if i < i0 or i >= i1:
+                    for m in range(q.Lp):
+                        ph[i * q.Lp + m] = pad
+                else:
+                    for m in range(lo):
+                        ph[i * q.Lp + m] = pad
+                    for m in range(hi, q.Lp):
+                        ph[i * q.Lp + m] = pad
+            for m in range(q.Hq * q.Lp, q.PL):
+                ph[m] = pad
+            if hi > lo and i1 > i0:
+                if floating is float:
+                    kernels_f32().gather2d(
+                        i1 - i0, hi - lo,
+                        x + (i0 * q.SH + rh - q.PH) * q.W + lo * q.SW + rw - q.PW,
+                        q.SH * q.W, q.SW, ph + i0 * q.Lp + lo, q.Lp)
+                else:
+                    kernels_f64().gather2d(
+                        i1 - i0, hi - lo,
+                        x + (i0 * q.SH + rh - q.PH) * q.W + lo * q.SW + rw - q.PW,
+                        q.SH * q.W, q.SW, ph + i0 * q.Lp + lo, q.Lp)
 
 
 cdef inline const floating *_tap(const floating *buf, const Pool *q,
-                                 Py_ssize_t row, Py_ssize_t kw) noexcept nogil:
-    """The run of padded-plane values tap kw of output row `row` reads."""
-    cdef Py_ssize_t c = kw * q.DW
-    return buf + ((c % q.SW) * q.Hp + row) * q.Lp + c // q.SW
+                                 Py_ssize_t kh, Py_ssize_t kw) noexcept nogil:
+    """Start of the run window tap (kh, kw) reads for the Lp-wide outputs."""
+    cdef Py_ssize_t r = kh * q.DH, c = kw * q.DW
+    return (buf + ((r % q.SH) * q.SW + c % q.SW) * q.PL
+            + (r // q.SH) * q.Lp + c // q.SW)
+
+
+cdef Py_ssize_t _ws_size(const Pool *q) noexcept nogil:
+    """Per-thread workspace: phase planes, then the Lp-wide outputs."""
+    return q.SH * q.SW * q.PL + q.OH * q.Lp
 
 
 # --------------------------------------------------------------------- max --
 
 cdef void _max_task(const Pool *q, const floating *x, floating *out,
-                    int64_t *idx, floating *buf) noexcept nogil:
-    cdef Py_ssize_t oh, ow, kh, kw, row, ih, iw0, hstart, wstart
-    cdef floating *o
-    cdef int64_t *ix
-    _phase_plane(x, q, -INFINITY, buf)
-    for oh in range(q.OH):
-        o = out + oh * q.OW
-        for ow in range(q.OW):
-            o[ow] = -INFINITY
-        if idx != NULL:
-            # PyTorch's index for a window of -inf: its first in-bounds cell
-            ix = idx + oh * q.OW
-            hstart = oh * q.SH - q.PH
-            if hstart < 0:
-                hstart += _cdiv(-hstart, q.DH) * q.DH
-            for ow in range(q.OW):
-                iw0 = ow * q.SW - q.PW
-                wstart = iw0 if iw0 >= 0 else iw0 + _cdiv(-iw0, q.DW) * q.DW
-                ix[ow] = hstart * q.W + wstart
-        for kh in range(q.KH):
-            row = oh * q.SH + kh * q.DH
-            ih = row - q.PH
-            if ih < 0 or ih >= q.H:
-                continue  # a row of padding: never the maximum
-            for kw in range(q.KW):
-                if floating is float:
-                    if idx == NULL:
-                        kernels_f32().max_update(q.OW, _tap(buf, q, row, kw), o)
-                    else:
-                        kernels_f32().max_update_idx(
-                            q.OW, _tap(buf, q, row, kw), o, ix,
-                            ih * q.W + kw * q.DW - q.PW, q.SW)
+                    int64_t *idx, const int64_t *hs, const int64_t *ws,
+                    floating *buf, int32_t *tap) noexcept nogil:
+    """One plane. Padding holds -inf: never taken."""
+    cdef Py_ssize_t i, j, kh, kw, n = q.OH * q.Lp
+    cdef floating *wide = buf + q.SH * q.SW * q.PL
+    cdef int32_t t
+    _phase_planes(x, q, -INFINITY, buf)
+    for i in range(n):
+        wide[i] = -INFINITY
+    if idx != NULL:
+        for i in range(n):
+            tap[i] = -1
+    for kh in range(q.KH):
+        for kw in range(q.KW):
+            if floating is float:
+                if idx == NULL:
+                    kernels_f32().max_update(n, _tap(buf, q, kh, kw), wide)
                 else:
-                    if idx == NULL:
-                        kernels_f64().max_update(q.OW, _tap(buf, q, row, kw), o)
-                    else:
-                        kernels_f64().max_update_idx(
-                            q.OW, _tap(buf, q, row, kw), o, ix,
-                            ih * q.W + kw * q.DW - q.PW, q.SW)
+                    kernels_f32().max_update_tap(n, _tap(buf, q, kh, kw), wide,
+                                                 tap, kh * q.KW + kw)
+            else:
+                if idx == NULL:
+                    kernels_f64().max_update(n, _tap(buf, q, kh, kw), wide)
+                else:
+                    kernels_f64().max_update_tap(n, _tap(buf, q, kh, kw), wide,
+                                                 tap, kh * q.KW + kw)
+    for i in range(q.OH):
+        for j in range(q.OW):
+            out[i * q.OW + j] = wide[i * q.Lp + j]
+    if idx != NULL:
+        for i in range(q.OH):
+            for j in range(q.OW):
+                t = tap[i * q.Lp + j]
+                if t < 0:  # a window of -inf: PyTorch names its first cell
+                    idx[i * q.OW + j] = hs[i] * q.W + ws[j]
+                else:
+                    kh = t // q.KW
+                    kw = t - kh * q.KW
+                    idx[i * q.OW + j] = ((i * q.SH + kh * q.DH - q.PH) * q.W
+                                         + j * q.SW + kw * q.DW - q.PW)
 
 
 def max_pool2d_fwd(const floating[:, :, ::1] x, floating[:, :, ::1] out,
-                   int64_t[:, :, ::1] idx, tuple k, tuple s, tuple p, tuple d):
+                   int64_t[:, :, ::1] idx, const int64_t[::1] hs,
+                   const int64_t[::1] ws, tuple k, tuple s, tuple p, tuple d):
     """out[plane] = max over each window; idx (or None) the argmax as
-    h * W + w in the plane."""
+    h * W + w in the plane; hs[oh], ws[ow]: each window's first in-bounds
+    row and column (the index of a window holding only -inf)."""
     cdef Pool q = _pool(x.shape[1], x.shape[2], out.shape[1], out.shape[2],
                         k, s, p, d)
     cdef Py_ssize_t planes = x.shape[0], t
     if planes == 0 or q.OH == 0 or q.OW == 0:
         return
     cdef int nt = _threads(planes)
-    cdef Py_ssize_t per = q.SW * q.Hp * q.Lp
-    ws = np.empty(per * nt, dtype=np.float32 if floating is float else np.float64)
-    cdef floating[::1] wsv = ws
+    cdef Py_ssize_t per = _ws_size(&q)
+    wsa = np.empty(per * nt, dtype=np.float32 if floating is float else np.float64)
+    taps = np.empty(q.OH * q.Lp * nt if idx is not None else 1, dtype=np.int32)
+    cdef floating[::1] wsv = wsa
+    cdef int32_t[::1] tv = taps
     cdef floating *ws0 = &wsv[0]
+    cdef int32_t *t0 = &tv[0]
     cdef int64_t *ip = NULL if idx is None else &idx[0, 0, 0]
     cdef Py_ssize_t osz = q.OH * q.OW
+    cdef int tid
     with nogil, parallel(num_threads=nt):
+        tid = omp_get_thread_num()
         for t in prange(planes, schedule='dynamic'):
             _max_task(&q, &x[t, 0, 0], &out[t, 0, 0],
-                      NULL if ip == NULL else ip + t * osz,
-                      ws0 + omp_get_thread_num() * per)
+                      NULL if ip == NULL else ip + t * osz, &hs[0], &ws[0],
+                      ws0 + tid * per, t0 + tid * q.OH * q.Lp)
 
 
 def max_pool2d_bwd(const floating[:, :, ::1] gout, const int64_t[:, :, ::1] idx,
                    floating[:, :, ::1] gin):
-    """gin[plane][idx] += gout[plane] (gin zeroed by the caller; indices
-    already checked to lie in the plane)."""
+    """gin[plane][idx] += gout[plane] (gin zeroed by the caller). Returns the
+    number of indices outside the plane (skipped; the caller raises)."""
     cdef Py_ssize_t planes = gout.shape[0], t, i
     cdef Py_ssize_t osz = gout.shape[1] * gout.shape[2]
+    cdef int64_t isz = gin.shape[1] * gin.shape[2], j
+    cdef Py_ssize_t bad = 0
     if planes == 0 or osz == 0:
-        return
+        return 0
     cdef int nt = _threads(planes)
     cdef const floating *g
     cdef const int64_t *ix
@@ -171,7 +212,12 @@ def max_pool2d_bwd(const floating[:, :, ::1] gout, const int64_t[:, :, ::1] idx,
             ix = &idx[t, 0, 0]
             dst = &gin[t, 0, 0]
             for i in range(osz):
-                dst[ix[i]] += g[i]
+                j = ix[i]
+                if 0 <= j < isz:
+                    dst[j] += g[i]
+                else:
+                    bad += 1
+    return bad
 
 
 # --------------------------------------------------------------------- avg --
@@ -179,25 +225,21 @@ def max_pool2d_bwd(const floating[:, :, ::1] gout, const int64_t[:, :, ::1] idx,
 cdef void _avg_task(const Pool *q, const floating *x, floating *out,
                     const floating *dh, const floating *dw,
                     floating *buf) noexcept nogil:
-    cdef Py_ssize_t oh, ow, kh, kw, row, ih
-    cdef floating *o
-    _phase_plane(x, q, 0, buf)
-    for oh in range(q.OH):
-        o = out + oh * q.OW
-        for ow in range(q.OW):
-            o[ow] = 0
-        for kh in range(q.KH):
-            row = oh * q.SH + kh * q.DH
-            ih = row - q.PH
-            if ih < 0 or ih >= q.H:
-                continue  # zeros
-            for kw in range(q.KW):
-                if floating is float:
-                    kernels_f32().axpy(q.OW, 1, _tap(buf, q, row, kw), 1, o)
-                else:
-                    kernels_f64().axpy(q.OW, 1, _tap(buf, q, row, kw), 1, o)
-        for ow in range(q.OW):
-            o[ow] = o[ow] / (dh[oh] * dw[ow])
+    """One plane; padding holds zeros."""
+    cdef Py_ssize_t i, j, kh, kw, n = q.OH * q.Lp
+    cdef floating *wide = buf + q.SH * q.SW * q.PL
+    _phase_planes(x, q, 0, buf)
+    for i in range(n):
+        wide[i] = 0
+    for kh in range(q.KH):
+        for kw in range(q.KW):
+            if floating is float:
+                kernels_f32().add(n, _tap(buf, q, kh, kw), wide)
+            else:
+                kernels_f64().add(n, _tap(buf, q, kh, kw), wide)
+    for i in range(q.OH):
+        for j in range(q.OW):
+            out[i * q.OW + j] = wide[i * q.Lp + j] / (dh[i] * dw[j])
 
 
 def avg_pool2d_fwd(const floating[:, :, ::1] x, floating[:, :, ::1] out,
@@ -210,7 +252,7 @@ def avg_pool2d_fwd(const floating[:, :, ::1] x, floating[:, :, ::1] out,
     if planes == 0 or q.OH == 0 or q.OW == 0:
         return
     cdef int nt = _threads(planes)
-    cdef Py_ssize_t per = q.SW * q.Hp * q.Lp
+    cdef Py_ssize_t per = _ws_size(&q)
     ws = np.empty(per * nt, dtype=np.float32 if floating is float else np.float64)
     cdef floating[::1] wsv = ws
     cdef floating *ws0 = &wsv[0]

@@ -41,8 +41,9 @@ unsigned cc_cpu_features(void);
  *   per lane then lanes in a fixed order.
  * gather(n, x, incx, y): y[i] = x[i*incx] (strided packing).
  * pack2d(rows, len, src, sld, dst): dst[r*len + i] = src[r*sld + i].
- * max_update(n, v, cur), max_update_idx(n, v, cur, idx, pos0, step): one
- *   window tap of max pooling over n outputs (see ukernels.inc.c).
+ * max_update(_tap), add, gather2d: one pooling window tap over a run of
+ *   outputs, and the strided copy that builds the phase planes (see
+ *   ukernels.inc.c and _pool.pyx).
  * relu, leaky_relu, leaky_relu_bwd, sigmoid_bwd, tanh_bwd: elementwise.
  */
 typedef struct {
@@ -63,8 +64,11 @@ typedef struct {
     void (*pack2d)(size_t rows, size_t len, const float *src, size_t sld,
                    float *dst);
     void (*max_update)(size_t n, const float *v, float *cur);
-    void (*max_update_idx)(size_t n, const float *v, float *cur, int64_t *idx,
-                           int64_t pos0, int64_t step);
+    void (*max_update_tap)(size_t n, const float *v, float *cur, int32_t *tap,
+                           int32_t id);
+    void (*add)(size_t n, const float *v, float *cur);
+    void (*gather2d)(size_t rows, size_t n, const float *x, size_t xld,
+                     size_t incx, float *y, size_t yld);
     void (*relu)(size_t n, const float *x, float *y);
     void (*leaky_relu)(size_t n, const float *x, float slope, float *y);
     void (*leaky_relu_bwd)(size_t n, const float *g, const float *x, float slope,
@@ -93,8 +97,11 @@ typedef struct {
     void (*pack2d)(size_t rows, size_t len, const double *src, size_t sld,
                    double *dst);
     void (*max_update)(size_t n, const double *v, double *cur);
-    void (*max_update_idx)(size_t n, const double *v, double *cur, int64_t *idx,
-                           int64_t pos0, int64_t step);
+    void (*max_update_tap)(size_t n, const double *v, double *cur, int32_t *tap,
+                           int32_t id);
+    void (*add)(size_t n, const double *v, double *cur);
+    void (*gather2d)(size_t rows, size_t n, const double *x, size_t xld,
+                     size_t incx, double *y, size_t yld);
     void (*relu)(size_t n, const double *x, double *y);
     void (*leaky_relu)(size_t n, const double *x, double slope, double *y);
     void (*leaky_relu_bwd)(size_t n, const double *g, const double *x, double slope,

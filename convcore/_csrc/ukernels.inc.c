@@ -27,7 +27,9 @@
 #define GATHER CC_FN(_gather)
 #define PACK2D CC_FN(_pack2d)
 #define MAX_UPDATE CC_FN(_max_update)
-#define MAX_UPDATE_IDX CC_FN(_max_update_idx)
+#define MAX_UPDATE_TAP CC_FN(_max_update_tap)
+#define ADD CC_FN(_add)
+#define GATHER2D CC_FN(_gather2d)
 #define RELU CC_FN(_relu)
 #define LEAKY CC_FN(_leaky_relu)
 #define LEAKY_BWD CC_FN(_leaky_relu_bwd)
@@ -180,26 +182,119 @@ static void AXPY_SCATTER(size_t n, T alpha, const T *restrict x,
     }
 }
 
-/* Max pooling row update, one window tap for n outputs:
- *   take v[i] where v[i] > cur[i], or where v[i] is NaN and cur[i] is not
- * (strict >: ties keep the first maximum in window order; the first NaN
- * wins and stays). With idx: idx[i] = pos0 + i*step where taken. */
+/* Pooling, one window tap over a rows x n block of outputs (output row o
+ * reads v + o*vld, writes cur + o*cld):
+ * max_update2d takes v where v > cur, or where v is NaN and cur is not
+ *   (strict >: ties keep the first maximum in window order; the first NaN
+ *   wins and stays); with idx (same layout as cur) the taken position
+ *   pos0 + o*row_step + i*step is recorded.
+ * add2d: cur += v. gather2d: y[o*yld + i] = x[o*xld + i*incx]. */
+/* Pooling over whole planes: the drivers lay the output out Lp wide, so a
+ * window tap is one long contiguous run (see convcore/_pool.pyx).
+ * max_update takes v where v > cur, or where v is NaN and cur is not
+ *   (strict >: ties keep the first maximum in window order; the first NaN
+ *   wins and stays); max_update_tap also records the tap's number.
+ * add: cur += v. gather2d: y[o*yld + i] = x[o*xld + i*incx]. */
+#define MAX_TAKE(a, c) ((a) > (c) || ((a) != (a) && (c) == (c)))
+
 static void MAX_UPDATE(size_t n, const T *restrict v, T *restrict cur)
 {
+    for (size_t i = 0; i < n; i++)
+        cur[i] = MAX_TAKE(v[i], cur[i]) ? v[i] : cur[i];
+}
+
+static void MAX_UPDATE_TAP(size_t n, const T *restrict v, T *restrict cur,
+                           int32_t *restrict tap, int32_t id)
+{
     for (size_t i = 0; i < n; i++) {
-        T a = v[i], c = cur[i];
-        cur[i] = (a > c || (a != a && c == c)) ? a : c;
+        int take = MAX_TAKE(v[i], cur[i]);
+        cur[i] = take ? v[i] : cur[i];
+        tap[i] = take ? id : tap[i];
     }
 }
 
-static void MAX_UPDATE_IDX(size_t n, const T *restrict v, T *restrict cur,
-                           int64_t *restrict idx, int64_t pos0, int64_t step)
+static void ADD(size_t n, const T *restrict v, T *restrict cur)
 {
-    for (size_t i = 0; i < n; i++) {
-        T a = v[i], c = cur[i];
-        int take = a > c || (a != a && c == c);
-        cur[i] = take ? a : c;
-        idx[i] = take ? pos0 + (int64_t)i * step : idx[i];
+    for (size_t i = 0; i < n; i++)
+        cur[i] += v[i];
+}
+
+/* y[i] = x[2*i], i < n: stride-2 pooling and convolution rows. AVX-512
+ * picks the even lanes of two loads with one permute (the compiler's own
+ * version shuffles 256 bits at a time); masked loads at the end never read
+ * past x[2*(n-1)]. */
+#if defined(__AVX512F__) && (VL == 16 || VL == 8)
+#if VL == 16
+#define CC_PS ps
+#define CC_SI epi32
+#define CC_MASK __mmask16
+#define CC_EVEN _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, \
+                                  24, 26, 28, 30)
+#else
+#define CC_PS pd
+#define CC_SI epi64
+#define CC_MASK __mmask8
+#define CC_EVEN _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14)
+#endif
+#define CC_I(op) CC_CAT5(_mm512_, op, _, CC_PS, )
+static inline CC_MASK CC_FN(_lanes)(size_t k)
+{
+    return (CC_MASK)(k >= VL ? ~0u : (1u << k) - 1u);
+}
+
+static inline void CC_FN(_deinterleave)(size_t n, const T *restrict x,
+                                        T *restrict y)
+{
+    const __m512i even = CC_EVEN;
+    size_t i = 0;
+    for (; i + VL + 1 <= n; i += VL)  /* reads x[2i .. 2i + 2VL - 1] */
+        CC_I(storeu)(y + i, CC_I(permutex2var)(CC_I(loadu)(x + 2 * i), even,
+                                               CC_I(loadu)(x + 2 * i + VL)));
+    if (i < n) {
+        size_t r = n - i, need = 2 * r - 1;  /* source elements still needed */
+        CC_MASK ma = CC_FN(_lanes)(need), mb = CC_FN(_lanes)(need > VL ? need - VL : 0);
+        CC_I(mask_storeu)(y + i, CC_FN(_lanes)(r),
+                          CC_I(permutex2var)(CC_I(maskz_loadu)(ma, x + 2 * i), even,
+                                             CC_I(maskz_loadu)(mb, x + 2 * i + VL)));
+    }
+}
+#define DEINTERLEAVE CC_FN(_deinterleave)
+#undef CC_PS
+#undef CC_SI
+#undef CC_MASK
+#undef CC_EVEN
+#else
+static inline void CC_FN(_deinterleave)(size_t n, const T *restrict x,
+                                        T *restrict y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[2 * i];
+}
+#define DEINTERLEAVE CC_FN(_deinterleave)
+#endif
+
+static inline void CC_FN(_gather_row)(size_t lo, size_t hi, const T *restrict x,
+                                size_t incx, T *restrict y)
+{
+    if (incx == 1) {
+        for (size_t i = lo; i < hi; i++)
+            y[i] = x[i];
+    } else if (incx == 2) {
+        DEINTERLEAVE(hi - lo, x + 2 * lo, y + lo);
+    } else {
+        for (size_t i = lo; i < hi; i++)
+            y[i] = x[i * incx];
+    }
+}
+
+static void GATHER2D(size_t rows, size_t n, const T *restrict x, size_t xld,
+                     size_t incx, T *restrict y, size_t yld)
+{
+    size_t m = n >= VL ? n - n % VL : 0;
+    for (size_t o = 0; o < rows; o++, x += xld, y += yld) {
+        CC_FN(_gather_row)(0, m, x, incx, y);
+        if (m < n)
+            CC_FN(_gather_row)(m ? n - VL : 0, n, x, incx, y);
     }
 }
 
@@ -314,11 +409,14 @@ const KSET_TYPE KSET = {
     GEMM,
 #undef GMR
     DOT, AXPY, AXPY_SCATTER, DOT_STRIDED, GATHER, PACK2D,
-    MAX_UPDATE, MAX_UPDATE_IDX, RELU, LEAKY, LEAKY_BWD, SIGMOID_BWD, TANH_BWD,
+    MAX_UPDATE, MAX_UPDATE_TAP, ADD, GATHER2D, RELU, LEAKY, LEAKY_BWD, SIGMOID_BWD, TANH_BWD,
 };
 
 #undef NV
 #undef SPLAT
+#undef MAX_TAKE
+#undef DEINTERLEAVE
+#undef CC_I
 #undef PL
 #undef FOLD_TO_PL
 #undef CC_LO8
@@ -334,7 +432,9 @@ const KSET_TYPE KSET = {
 #undef GATHER
 #undef PACK2D
 #undef MAX_UPDATE
-#undef MAX_UPDATE_IDX
+#undef MAX_UPDATE_TAP
+#undef ADD
+#undef GATHER2D
 #undef RELU
 #undef LEAKY
 #undef LEAKY_BWD
