@@ -265,30 +265,39 @@ def avg_pool2d_fwd(const floating[:, :, ::1] x, floating[:, :, ::1] out,
 cdef void _avg_bwd_task(const Pool *q, const floating *g, floating *gin,
                         const floating *dh, const floating *dw,
                         floating *buf) noexcept nogil:
-    """Scatter each output's share into a padded gradient plane (Hp x Wp,
-    rows Wp wide, no phases), then crop it into gin."""
-    cdef Py_ssize_t Wp = (q.OW - 1) * q.SW + (q.KW - 1) + 1
-    cdef floating *share = buf + q.Hp * Wp
-    cdef Py_ssize_t oh, ow, kh, kw, row, ih, iw
-    memset(buf, 0, q.Hp * Wp * sizeof(floating))
-    for oh in range(q.OH):
-        for ow in range(q.OW):
-            share[ow] = g[oh * q.OW + ow] / (dh[oh] * dw[ow])
-        for kh in range(q.KH):
-            row = oh * q.SH + kh
-            for kw in range(q.KW):
+    """One plane, the forward's layout run backwards: each output's share,
+    laid out Lp wide (zeros in the extra columns), is added into the phase
+    planes once per tap (one contiguous run each), then the phase planes
+    are interleaved back into gin (zeroed by the caller)."""
+    cdef Py_ssize_t i, j, kh, kw, ih, rh, rw, m, lo, hi, n = q.OH * q.Lp
+    cdef floating *wide = buf + q.SH * q.SW * q.PL
+    cdef floating *src
+    memset(buf, 0, q.SH * q.SW * q.PL * sizeof(floating))
+    for i in range(q.OH):
+        for j in range(q.Lp):
+            wide[i * q.Lp + j] = g[i * q.OW + j] / (dh[i] * dw[j]) if j < q.OW else 0
+    for kh in range(q.KH):
+        for kw in range(q.KW):
+            if floating is float:
+                kernels_f32().add(n, wide, <floating *>_tap(buf, q, kh, kw))
+            else:
+                kernels_f64().add(n, wide, <floating *>_tap(buf, q, kh, kw))
+    for ih in range(_imin(q.H, q.Hq * q.SH - q.PH)):
+        rh = (ih + q.PH) % q.SH
+        for rw in range(q.SW):
+            src = buf + (rh * q.SW + rw) * q.PL + ((ih + q.PH) // q.SH) * q.Lp
+            # columns m of this phase land on input column m*SW + rw - PW
+            lo = _imin(q.Lp, _imax(0, _cdiv(q.PW - rw, q.SW)))
+            hi = _imin(q.Lp, _imax(lo, _cdiv(q.W + q.PW - rw, q.SW)))
+            if hi > lo:
                 if floating is float:
-                    kernels_f32().axpy_scatter(q.OW, 1, share,
-                                               buf + row * Wp + kw, q.SW)
+                    kernels_f32().axpy_scatter(hi - lo, 1, src + lo,
+                                               gin + ih * q.W + lo * q.SW + rw - q.PW,
+                                               q.SW)
                 else:
-                    kernels_f64().axpy_scatter(q.OW, 1, share,
-                                               buf + row * Wp + kw, q.SW)
-    for ih in range(q.H):
-        if ih + q.PH >= q.Hp:
-            break
-        for iw in range(q.W):
-            if iw + q.PW < Wp:
-                gin[ih * q.W + iw] = buf[(ih + q.PH) * Wp + iw + q.PW]
+                    kernels_f64().axpy_scatter(hi - lo, 1, src + lo,
+                                               gin + ih * q.W + lo * q.SW + rw - q.PW,
+                                               q.SW)
 
 
 def avg_pool2d_bwd(const floating[:, :, ::1] gout, floating[:, :, ::1] gin,
@@ -301,8 +310,7 @@ def avg_pool2d_bwd(const floating[:, :, ::1] gout, floating[:, :, ::1] gin,
     if planes == 0 or q.OH == 0 or q.OW == 0:
         return
     cdef int nt = _threads(planes)
-    cdef Py_ssize_t Wp = (q.OW - 1) * q.SW + (q.KW - 1) + 1
-    cdef Py_ssize_t per = q.Hp * Wp + q.OW
+    cdef Py_ssize_t per = _ws_size(&q)
     ws = np.empty(per * nt, dtype=np.float32 if floating is float else np.float64)
     cdef floating[::1] wsv = ws
     cdef floating *ws0 = &wsv[0]
