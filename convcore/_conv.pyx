@@ -953,7 +953,34 @@ cdef void _dw_fwd_task(const void *ks, const Geom *g, Py_ssize_t t,
     cdef Py_ssize_t Wp = _pad_w(g), mult = g.OCg, j, oc, oh, kh, kw, i
     cdef floating *orow
     cdef const floating *wk
+    cdef Py_ssize_t Hp = _pad_h(g), L = g.OH * Wp, rb, lb
+    cdef floating *wide = pad + Hp * Wp + (g.KW - 1) * g.DW
     _pad_plane(x + (n * g.C + c) * g.H * g.W, g, pad)
+    if g.SH == 1 and g.SW == 1:
+        # outputs laid out Wp wide: each tap is one run over the whole plane
+        # (the (KW-1)*DW extra columns per row are computed and dropped; the
+        # last runs read that far past the plane: zeros there)
+        for i in range(Hp * Wp, Hp * Wp + (g.KW - 1) * g.DW):
+            pad[i] = 0
+        rb = _imax(1, 4096 // Wp)  # rows per block: 16 KB of outputs in L1
+        for j in range(mult):
+            oc = c * mult + j
+            wk = w + oc * g.KH * g.KW
+            for i in range(L):
+                wide[i] = 0 if bias == NULL else bias[oc]
+            oh = 0
+            while oh < g.OH:
+                lb = _imin(rb, g.OH - oh) * Wp
+                for kh in range(g.KH):
+                    for kw in range(g.KW):
+                        _axpy(ks, lb, wk[kh * g.KW + kw],
+                              pad + (oh + kh * g.DH) * Wp + kw * g.DW, 1,
+                              wide + oh * Wp)
+                oh += rb
+            for oh in range(g.OH):
+                memcpy(out + ((n * g.OC + oc) * g.OH + oh) * g.OW,
+                       wide + oh * Wp, g.OW * sizeof(floating))
+        return
     for j in range(mult):
         oc = c * mult + j
         wk = w + oc * g.KH * g.KW
@@ -979,7 +1006,9 @@ cdef void _dw_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
         bp = &bv[0]
     cdef Py_ssize_t ntasks = g.N * g.C
     cdef int nt = <int>_imax(1, _imin(effective_num_threads(), ntasks))
-    cdef Py_ssize_t per = _round_up(_pad_h(g) * _pad_w(g))
+    # padded plane, (KW-1)*DW of slack, then the Wp-wide outputs
+    cdef Py_ssize_t per = _round_up((_pad_h(g) + g.OH) * _pad_w(g)
+                                    + (g.KW - 1) * g.DW)
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
     cdef floating *ws0 = &ws[0]
