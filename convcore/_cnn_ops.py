@@ -116,13 +116,16 @@ class _PoolCall:
 
     def first_cells(self):
         """Each window's first in-bounds row and column (int64), the index
-        PyTorch reports for a window holding only -inf."""
+        PyTorch reports for a window holding only -inf; -1 where a window
+        (possible with dilation) covers no input cell at all: its index is
+        then -1 and its gradient goes nowhere."""
         res = []
         for o, k, s, p, d in ((self.OH, self.k[0], self.s[0], self.p[0], self.d[0]),
                               (self.OW, self.k[1], self.s[1], self.p[1], self.d[1])):
             start = np.arange(o, dtype=np.int64) * s - p
             neg = start < 0
             start[neg] += -(start[neg] // d) * d  # up to the first cell >= 0
+            start[start >= (self.H if len(res) == 0 else self.W)] = -1  # none
             res.append(start)
         return res
 
@@ -184,7 +187,8 @@ def _max_pool_backward(fn, nd, grad_output, input, kernel_size, stride,
     if _pool.max_pool2d_bwd(pc.planes(go, dt, out=True), idx, gin):
         raise ValueError(
             f"{fn}: indices must lie in [0, {pc.H * pc.W}) (positions in an "
-            f"input plane of {pc.H}x{pc.W}); got values in [{idx.min()}, {idx.max()}]")
+            f"input plane of {pc.H}x{pc.W}) or be -1; got values in "
+            f"[{idx.min()}, {idx.max()}]")
     return gin.reshape(pc.in_shape)
 
 
@@ -464,7 +468,7 @@ def adaptive_avg_pool2d_backward(grad_output, input_shape):
 
 def _unary(fn, x):
     x, dt = _float_input(fn, "input", x)
-    xc = np.ascontiguousarray(x, dtype=dt)
+    xc = np.ascontiguousarray(x, dtype=dt).reshape(x.shape)  # keeps 0-d
     return xc, np.empty(xc.shape, dtype=dt), dt
 
 
@@ -475,8 +479,8 @@ def _pair(fn, grad_output, other, other_name):
     if g.shape != o.shape:
         raise ValueError(f"{fn}: grad_output has shape {g.shape} but {other_name} "
                          f"has shape {o.shape}; they must match")
-    gc = np.ascontiguousarray(g, dtype=dt)
-    oc = np.ascontiguousarray(o, dtype=dt)
+    gc = np.ascontiguousarray(g, dtype=dt).reshape(g.shape)  # keeps 0-d
+    oc = np.ascontiguousarray(o, dtype=dt).reshape(o.shape)
     return gc, oc, np.empty(gc.shape, dtype=dt)
 
 
@@ -560,7 +564,7 @@ def sigmoid(x):
     xc, y, _ = _unary("sigmoid", x)
     # exp(min(x, 0)) / (1 + exp(-|x|)): both exponents <= 0, so nothing
     # overflows, and small outputs keep their relative precision
-    t = np.abs(xc)
+    t = np.abs(xc, out=np.empty_like(xc))  # an array even when 0-d
     np.negative(t, out=t)
     np.minimum(xc, 0, out=y)
     with np.errstate(under="ignore"):  # exp -> 0 is the right answer
@@ -709,7 +713,9 @@ def flatten(x, start_dim=1):
         raise ValueError(f"flatten: start_dim must be an int in [{-nd}, {nd}), "
                          f"got {start_dim!r} for shape {a.shape}")
     sd %= nd
-    return a.reshape(a.shape[:sd] + (-1,)) if a.ndim else a.reshape(1)
+    if a.ndim == 0:
+        return a.reshape(1)
+    return a.reshape(a.shape[:sd] + (int(np.prod(a.shape[sd:])),))
 
 
 def _axis(fn, a, axis):

@@ -154,7 +154,8 @@ cdef void _max_task(const Pool *q, const floating *x, floating *out,
             for j in range(q.OW):
                 t = tap[i * q.Lp + j]
                 if t < 0:  # a window of -inf: PyTorch names its first cell
-                    idx[i * q.OW + j] = hs[i] * q.W + ws[j]
+                    idx[i * q.OW + j] = (-1 if hs[i] < 0 or ws[j] < 0
+                                         else hs[i] * q.W + ws[j])
                 else:
                     kh = t // q.KW
                     kw = t - kh * q.KW
@@ -194,8 +195,9 @@ def max_pool2d_fwd(const floating[:, :, ::1] x, floating[:, :, ::1] out,
 
 def max_pool2d_bwd(const floating[:, :, ::1] gout, const int64_t[:, :, ::1] idx,
                    floating[:, :, ::1] gin):
-    """gin[plane][idx] += gout[plane] (gin zeroed by the caller). Returns the
-    number of indices outside the plane (skipped; the caller raises)."""
+    """gin[plane][idx] += gout[plane] (gin zeroed by the caller); index -1
+    (a window over no input cell) takes nothing. Returns the number of other
+    indices outside the plane (skipped; the caller raises)."""
     cdef Py_ssize_t planes = gout.shape[0], t, i
     cdef Py_ssize_t osz = gout.shape[1] * gout.shape[2]
     cdef int64_t isz = gin.shape[1] * gin.shape[2], j
@@ -215,7 +217,7 @@ def max_pool2d_bwd(const floating[:, :, ::1] gout, const int64_t[:, :, ::1] idx,
                 j = ix[i]
                 if 0 <= j < isz:
                     dst[j] += g[i]
-                else:
+                elif j != -1:  # -1: a window over no input cell
                     bad += 1
     return bad
 
