@@ -6,7 +6,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 from convcore._conv cimport kernels_f32, kernels_f64
-from convcore._openmp cimport effective_num_threads
+from convcore._openmp cimport task_threads
 
 # elements per task: large enough to stream, small enough to balance
 cdef enum:
@@ -52,7 +52,7 @@ cdef void _elementwise(int op, const floating[::1] a, const floating[::1] b,
     cdef Py_ssize_t n = y.shape[0], nch = (n + CHUNK - 1) // CHUNK, c, lo
     if n == 0:
         return
-    cdef int nt = <int>max(1, min(effective_num_threads(), nch))
+    cdef int nt = task_threads(nch)
     cdef const floating *pa = &a[0]
     cdef const floating *pb = &b[0]
     cdef floating *py = &y[0]

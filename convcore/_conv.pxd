@@ -1,6 +1,87 @@
 # The kernel set in use (chosen at import, switchable for tests), for the
-# other driver modules.
+# other driver modules, and fused wrappers for its primitives that have no
+# packed layout (safe to call through the current set at any moment; the
+# gemm and dot kernels, whose tiles fix the packing, go through the set a
+# call captured at its start instead).
+from cython cimport floating
+from libc.stdint cimport int32_t
+
 from convcore._kernels cimport cc_f32_kernels, cc_f64_kernels
 
 cdef const cc_f32_kernels *kernels_f32() noexcept nogil
 cdef const cc_f64_kernels *kernels_f64() noexcept nogil
+
+
+cdef inline void k_axpy(Py_ssize_t n, floating alpha, const floating *x,
+                        Py_ssize_t incx, floating *y) noexcept nogil:
+    if floating is float:
+        kernels_f32().axpy(n, alpha, x, incx, y)
+    else:
+        kernels_f64().axpy(n, alpha, x, incx, y)
+
+
+cdef inline void k_axpy_scatter(Py_ssize_t n, floating alpha, const floating *x,
+                                floating *y, Py_ssize_t incy) noexcept nogil:
+    if floating is float:
+        kernels_f32().axpy_scatter(n, alpha, x, y, incy)
+    else:
+        kernels_f64().axpy_scatter(n, alpha, x, y, incy)
+
+
+cdef inline floating k_dot_strided(Py_ssize_t n, const floating *x,
+                                   Py_ssize_t incx,
+                                   const floating *y) noexcept nogil:
+    if floating is float:
+        return kernels_f32().dot_strided(n, x, incx, y)
+    else:
+        return kernels_f64().dot_strided(n, x, incx, y)
+
+
+cdef inline void k_gather(Py_ssize_t n, const floating *x, Py_ssize_t incx,
+                          floating *y) noexcept nogil:
+    if floating is float:
+        kernels_f32().gather(n, x, incx, y)
+    else:
+        kernels_f64().gather(n, x, incx, y)
+
+
+cdef inline void k_pack2d(Py_ssize_t rows, Py_ssize_t n, const floating *src,
+                          Py_ssize_t sld, floating *dst) noexcept nogil:
+    if floating is float:
+        kernels_f32().pack2d(rows, n, src, sld, dst)
+    else:
+        kernels_f64().pack2d(rows, n, src, sld, dst)
+
+
+cdef inline void k_gather2d(Py_ssize_t rows, Py_ssize_t n, const floating *x,
+                            Py_ssize_t xld, Py_ssize_t incx, floating *y,
+                            Py_ssize_t yld) noexcept nogil:
+    if floating is float:
+        kernels_f32().gather2d(rows, n, x, xld, incx, y, yld)
+    else:
+        kernels_f64().gather2d(rows, n, x, xld, incx, y, yld)
+
+
+cdef inline void k_max_update(Py_ssize_t n, const floating *v,
+                              floating *cur) noexcept nogil:
+    if floating is float:
+        kernels_f32().max_update(n, v, cur)
+    else:
+        kernels_f64().max_update(n, v, cur)
+
+
+cdef inline void k_max_update_tap(Py_ssize_t n, const floating *v,
+                                  floating *cur, int32_t *tap,
+                                  int32_t id) noexcept nogil:
+    if floating is float:
+        kernels_f32().max_update_tap(n, v, cur, tap, id)
+    else:
+        kernels_f64().max_update_tap(n, v, cur, tap, id)
+
+
+cdef inline void k_add(Py_ssize_t n, const floating *v,
+                       floating *cur) noexcept nogil:
+    if floating is float:
+        kernels_f32().add(n, v, cur)
+    else:
+        kernels_f64().add(n, v, cur)

@@ -24,11 +24,14 @@ from cython.parallel cimport parallel, prange
 from libc.string cimport memcpy, memset
 from libc.stdint cimport uintptr_t
 
+from convcore._conv cimport (
+    k_axpy, k_axpy_scatter, k_dot_strided, k_gather, k_pack2d)
 from convcore._kernels cimport (
     CC_ISA_AVX2_FMA, CC_ISA_AVX512F, cc_cpu_features, cc_f32_kernel_sets,
     cc_f32_kernels, cc_f64_kernel_sets, cc_f64_kernels, cc_kernel_set_isa,
     cc_num_kernel_sets)
-from convcore._openmp cimport effective_num_threads, omp_get_thread_num
+from convcore._openmp cimport omp_get_thread_num, task_threads
+from convcore._util cimport cdiv as _cdiv, imax as _imax, imin as _imin
 
 
 # ---------------------------------------------------------------- dispatch --
@@ -176,18 +179,6 @@ cdef Geom _geom(Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
     return g
 
 
-cdef inline Py_ssize_t _cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return (a + b - 1) // b
-
-
-cdef inline Py_ssize_t _imin(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return a if a < b else b
-
-
-cdef inline Py_ssize_t _imax(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return a if a > b else b
-
-
 cdef Py_ssize_t _aligned_offset(floating[::1] buf):
     """Elements to skip so that &buf[offset] is 64-byte aligned."""
     cdef uintptr_t addr = <uintptr_t>&buf[0]
@@ -297,7 +288,7 @@ cdef void _cols(floating *xp, const Region *R, const Geom *g, Py_ssize_t k0,
             if not scatter and SW == 1 and ow == 0 and npix - j >= 2 * g.OW:
                 # a run of whole output rows: one call
                 r = (npix - j) // g.OW
-                _pack2d(r, g.OW, src, g.SH * Wp, row + j)
+                k_pack2d(r, g.OW, src, g.SH * Wp, row + j)
                 j += r * g.OW
                 oh += r
                 continue
@@ -310,9 +301,9 @@ cdef void _cols(floating *xp, const Region *R, const Geom *g, Py_ssize_t k0,
                         src[t * SW] += row[j + t]
             else:
                 if SW == 1:
-                    _pack2d(1, seg, src, 0, row + j)
+                    k_pack2d(1, seg, src, 0, row + j)
                 else:
-                    _gather(seg, src, SW, row + j)
+                    k_gather(seg, src, SW, row + j)
             j += seg
             ow = 0
             oh += 1
@@ -324,22 +315,6 @@ cdef void _zero_cols(floating *buf, Py_ssize_t rows, Py_ssize_t ld,
     if stop > start:
         for r in range(rows):
             memset(buf + r * ld + start, 0, (stop - start) * sizeof(floating))
-
-
-cdef inline void _pack2d(Py_ssize_t rows, Py_ssize_t n, const floating *src,
-                         Py_ssize_t sld, floating *dst) noexcept nogil:
-    if floating is float:
-        _k32.pack2d(rows, n, src, sld, dst)
-    else:
-        _k64.pack2d(rows, n, src, sld, dst)
-
-
-cdef inline void _gather(Py_ssize_t n, const floating *x, Py_ssize_t incx,
-                         floating *y) noexcept nogil:
-    if floating is float:
-        _k32.gather(n, x, incx, y)
-    else:
-        _k64.gather(n, x, incx, y)
 
 
 cdef inline void _gemm(const void *ks, bint narrow, Py_ssize_t k,
@@ -568,7 +543,7 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     PB = _pixel_block(&g, g.K, NR, sizeof(floating))
     nbk = _cdiv(g.N * g.P, PB)
     ntasks = g.G * nbk
-    nt = <int>_imax(1, _imin(effective_num_threads(), ntasks))
+    nt = task_threads(ntasks)
     xpn = _round_up(_region_size(&g, g.K, PB))
     per = _round_up(g.K * PB) + xpn + nmb * MR * NR
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
@@ -699,7 +674,7 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
     with nogil:
         _pack_wt(&w[0, 0, 0, 0], &g, ncb, cbs * KHW, nblk, MR, &wp[0])
     cdef Py_ssize_t ntasks = g.N * g.G * ncb
-    cdef int nt = <int>_imax(1, _imin(effective_num_threads(), ntasks))
+    cdef int nt = task_threads(ntasks)
     # pixel blocks sized so one MR x PB block of dcols stays in L1/L2
     cdef Py_ssize_t PB = NR * _imax(1, _imin(_cdiv(g.P, NR), 32))
     cdef Py_ssize_t gpn = _round_up(cbs * _pad_h(&g) * _pad_w(&g))
@@ -870,7 +845,7 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
     parta = np.zeros((S, g.OC, g.K), dtype=dtype)
     cdef floating[:, :, ::1] part = parta
     cdef Py_ssize_t ntasks = g.G * nkb * S
-    cdef int nt = <int>_imax(1, _imin(effective_num_threads(), ntasks))
+    cdef int nt = task_threads(ntasks)
     cdef Py_ssize_t mp = _cdiv(g.OCg, DMR) * DMR
     cdef Py_ssize_t abuf_n = _cdiv(mp * PC, ALIGN) * ALIGN
     cdef Py_ssize_t bbuf_n = _cdiv(KT * PC, ALIGN) * ALIGN
@@ -900,33 +875,6 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
 # Each task pads one input plane into its own buffer (padding folded in),
 # then runs row primitives over it: vectorized along the output width.
 
-cdef inline void _axpy(const void *ks, Py_ssize_t n, floating alpha,
-                       const floating *x, Py_ssize_t incx,
-                       floating *y) noexcept nogil:
-    if floating is float:
-        (<const cc_f32_kernels *>ks).axpy(n, alpha, x, incx, y)
-    else:
-        (<const cc_f64_kernels *>ks).axpy(n, alpha, x, incx, y)
-
-
-cdef inline void _axpy_scatter(const void *ks, Py_ssize_t n, floating alpha,
-                               const floating *x, floating *y,
-                               Py_ssize_t incy) noexcept nogil:
-    if floating is float:
-        (<const cc_f32_kernels *>ks).axpy_scatter(n, alpha, x, y, incy)
-    else:
-        (<const cc_f64_kernels *>ks).axpy_scatter(n, alpha, x, y, incy)
-
-
-cdef inline floating _dot_strided(const void *ks, Py_ssize_t n,
-                                  const floating *x, Py_ssize_t incx,
-                                  const floating *y) noexcept nogil:
-    if floating is float:
-        return (<const cc_f32_kernels *>ks).dot_strided(n, x, incx, y)
-    else:
-        return (<const cc_f64_kernels *>ks).dot_strided(n, x, incx, y)
-
-
 cdef void _pad_plane(const floating *src, const Geom *g,
                      floating *dst) noexcept nogil:
     """dst[Hp, Wp] = the plane at src shifted by the padding, zeros outside."""
@@ -945,7 +893,7 @@ cdef void _pad_plane(const floating *src, const Geom *g,
             memset(dst + r * Wp + hi, 0, (Wp - hi) * sizeof(floating))
 
 
-cdef void _dw_fwd_task(const void *ks, const Geom *g, Py_ssize_t t,
+cdef void _dw_fwd_task(const Geom *g, Py_ssize_t t,
                        const floating *x, const floating *w,
                        const floating *bias, floating *out,
                        floating *pad) noexcept nogil:
@@ -973,7 +921,7 @@ cdef void _dw_fwd_task(const void *ks, const Geom *g, Py_ssize_t t,
                 lb = _imin(rb, g.OH - oh) * Wp
                 for kh in range(g.KH):
                     for kw in range(g.KW):
-                        _axpy(ks, lb, wk[kh * g.KW + kw],
+                        k_axpy(lb, wk[kh * g.KW + kw],
                               pad + (oh + kh * g.DH) * Wp + kw * g.DW, 1,
                               wide + oh * Wp)
                 oh += rb
@@ -990,14 +938,13 @@ cdef void _dw_fwd_task(const void *ks, const Geom *g, Py_ssize_t t,
                 orow[i] = 0 if bias == NULL else bias[oc]
             for kh in range(g.KH):
                 for kw in range(g.KW):
-                    _axpy(ks, g.OW, wk[kh * g.KW + kw],
+                    k_axpy(g.OW, wk[kh * g.KW + kw],
                           pad + (oh * g.SH + kh * g.DH) * Wp + kw * g.DW,
                           g.SW, orow)
 
 
 cdef void _dw_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                   bias, floating[:, :, :, ::1] out, Geom *g):
-    cdef const void *ks = _kset(<floating>0)
     dtype = np.float32 if floating is float else np.float64
     cdef floating[::1] bv
     cdef const floating *bp = NULL
@@ -1005,7 +952,7 @@ cdef void _dw_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
         bv = bias
         bp = &bv[0]
     cdef Py_ssize_t ntasks = g.N * g.C
-    cdef int nt = <int>_imax(1, _imin(effective_num_threads(), ntasks))
+    cdef int nt = task_threads(ntasks)
     # padded plane, (KW-1)*DW of slack, then the Wp-wide outputs
     cdef Py_ssize_t per = _round_up((_pad_h(g) + g.OH) * _pad_w(g)
                                     + (g.KW - 1) * g.DW)
@@ -1015,11 +962,11 @@ cdef void _dw_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     cdef Py_ssize_t t
     with nogil, parallel(num_threads=nt):
         for t in prange(ntasks, schedule='dynamic'):
-            _dw_fwd_task(ks, g, t, &x[0, 0, 0, 0], &w[0, 0, 0, 0], bp,
+            _dw_fwd_task(g, t, &x[0, 0, 0, 0], &w[0, 0, 0, 0], bp,
                          &out[0, 0, 0, 0], ws0 + omp_get_thread_num() * per)
 
 
-cdef void _dw_bwd_data_task(const void *ks, const Geom *g, Py_ssize_t t,
+cdef void _dw_bwd_data_task(const Geom *g, Py_ssize_t t,
                             const floating *gout, const floating *w,
                             floating *gin, floating *pad) noexcept nogil:
     cdef Py_ssize_t n = t // g.C, c = t - n * g.C
@@ -1036,7 +983,7 @@ cdef void _dw_bwd_data_task(const void *ks, const Geom *g, Py_ssize_t t,
             grow = gout + ((n * g.OC + oc) * g.OH + oh) * g.OW
             for kh in range(g.KH):
                 for kw in range(g.KW):
-                    _axpy_scatter(ks, g.OW, wk[kh * g.KW + kw], grow,
+                    k_axpy_scatter(g.OW, wk[kh * g.KW + kw], grow,
                                   pad + (oh * g.SH + kh * g.DH) * Wp
                                   + kw * g.DW, g.SW)
     # crop the padding back off; input pixels no window reaches stay 0
@@ -1051,10 +998,9 @@ cdef void _dw_bwd_data_task(const void *ks, const Geom *g, Py_ssize_t t,
 cdef void _dw_bwd_data(const floating[:, :, :, ::1] gout,
                        const floating[:, :, :, ::1] w,
                        floating[:, :, :, ::1] gin, Geom *g):
-    cdef const void *ks = _kset(<floating>0)
     dtype = np.float32 if floating is float else np.float64
     cdef Py_ssize_t ntasks = g.N * g.C
-    cdef int nt = <int>_imax(1, _imin(effective_num_threads(), ntasks))
+    cdef int nt = task_threads(ntasks)
     cdef Py_ssize_t per = _round_up(_pad_h(g) * _pad_w(g))
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
@@ -1062,11 +1008,11 @@ cdef void _dw_bwd_data(const floating[:, :, :, ::1] gout,
     cdef Py_ssize_t t
     with nogil, parallel(num_threads=nt):
         for t in prange(ntasks, schedule='dynamic'):
-            _dw_bwd_data_task(ks, g, t, &gout[0, 0, 0, 0], &w[0, 0, 0, 0],
+            _dw_bwd_data_task(g, t, &gout[0, 0, 0, 0], &w[0, 0, 0, 0],
                               &gin[0, 0, 0, 0], ws0 + omp_get_thread_num() * per)
 
 
-cdef void _dw_bwd_weights_task(const void *ks, const Geom *g, Py_ssize_t oc,
+cdef void _dw_bwd_weights_task(const Geom *g, Py_ssize_t oc,
                                const floating *gout, const floating *x,
                                floating *gw, floating *pad) noexcept nogil:
     cdef Py_ssize_t c = oc // g.OCg, Wp = _pad_w(g), n, oh, kh, kw
@@ -1079,8 +1025,7 @@ cdef void _dw_bwd_weights_task(const void *ks, const Geom *g, Py_ssize_t oc,
                 acc = 0
                 for oh in range(g.OH):
                     grow = gout + ((n * g.OC + oc) * g.OH + oh) * g.OW
-                    acc += _dot_strided(
-                        ks, g.OW, pad + (oh * g.SH + kh * g.DH) * Wp
+                    acc += k_dot_strided(g.OW, pad + (oh * g.SH + kh * g.DH) * Wp
                         + kw * g.DW, g.SW, grow)
                 gw[oc * g.KH * g.KW + kh * g.KW + kw] += acc
 
@@ -1088,12 +1033,11 @@ cdef void _dw_bwd_weights_task(const void *ks, const Geom *g, Py_ssize_t oc,
 cdef object _dw_bwd_weights(const floating[:, :, :, ::1] gout,
                             const floating[:, :, :, ::1] x, weight_shape,
                             Geom *g):
-    cdef const void *ks = _kset(<floating>0)
     dtype = np.float32 if floating is float else np.float64
     gwa = np.zeros(weight_shape, dtype=dtype)
     cdef floating[:, :, :, ::1] gw = gwa
     cdef Py_ssize_t ntasks = g.OC
-    cdef int nt = <int>_imax(1, _imin(effective_num_threads(), ntasks))
+    cdef int nt = task_threads(ntasks)
     cdef Py_ssize_t per = _round_up(_pad_h(g) * _pad_w(g))
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
@@ -1101,7 +1045,7 @@ cdef object _dw_bwd_weights(const floating[:, :, :, ::1] gout,
     cdef Py_ssize_t t
     with nogil, parallel(num_threads=nt):
         for t in prange(ntasks, schedule='dynamic'):
-            _dw_bwd_weights_task(ks, g, t, &gout[0, 0, 0, 0], &x[0, 0, 0, 0],
+            _dw_bwd_weights_task(g, t, &gout[0, 0, 0, 0], &x[0, 0, 0, 0],
                                  &gw[0, 0, 0, 0],
                                  ws0 + omp_get_thread_num() * per)
     return gwa

@@ -20,8 +20,10 @@ from libc.math cimport INFINITY
 from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memset
 
-from convcore._conv cimport kernels_f32, kernels_f64
-from convcore._openmp cimport effective_num_threads, omp_get_thread_num
+from convcore._conv cimport (
+    k_add, k_axpy_scatter, k_gather2d, k_max_update, k_max_update_tap)
+from convcore._openmp cimport omp_get_thread_num, task_threads
+from convcore._util cimport cdiv as _cdiv, imax as _imax, imin as _imin
 
 
 cdef struct Pool:
@@ -29,18 +31,6 @@ cdef struct Pool:
     Py_ssize_t Hp      # rows of the padded plane the windows cover
     Py_ssize_t Hq, Lp  # rows and row length of one phase plane
     Py_ssize_t PL      # elements of one phase plane, with slack for over-reads
-
-
-cdef inline Py_ssize_t _cdiv(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return (a + b - 1) // b
-
-
-cdef inline Py_ssize_t _imin(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return a if a < b else b
-
-
-cdef inline Py_ssize_t _imax(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return a if a > b else b
 
 
 cdef Pool _pool(Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
@@ -56,10 +46,6 @@ cdef Pool _pool(Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
     q.Lp = _cdiv((OW - 1) * q.SW + (q.KW - 1) * q.DW + 1, q.SW)
     q.PL = q.Hq * q.Lp + q.Lp
     return q
-
-
-cdef int _threads(Py_ssize_t tasks) noexcept nogil:
-    return <int>_imax(1, _imin(effective_num_threads(), tasks))
 
 
 cdef void _phase_planes(const floating *x, const Pool *q, floating pad,
@@ -92,16 +78,9 @@ cdef void _phase_planes(const floating *x, const Pool *q, floating pad,
             for m in range(q.Hq * q.Lp, q.PL):
                 ph[m] = pad
             if hi > lo and i1 > i0:
-                if floating is float:
-                    kernels_f32().gather2d(
-                        i1 - i0, hi - lo,
-                        x + (i0 * q.SH + rh - q.PH) * q.W + lo * q.SW + rw - q.PW,
-                        q.SH * q.W, q.SW, ph + i0 * q.Lp + lo, q.Lp)
-                else:
-                    kernels_f64().gather2d(
-                        i1 - i0, hi - lo,
-                        x + (i0 * q.SH + rh - q.PH) * q.W + lo * q.SW + rw - q.PW,
-                        q.SH * q.W, q.SW, ph + i0 * q.Lp + lo, q.Lp)
+                k_gather2d(i1 - i0, hi - lo,
+                           x + (i0 * q.SH + rh - q.PH) * q.W + lo * q.SW + rw - q.PW,
+                           q.SH * q.W, q.SW, ph + i0 * q.Lp + lo, q.Lp)
 
 
 cdef inline const floating *_tap(const floating *buf, const Pool *q,
@@ -134,18 +113,11 @@ cdef void _max_task(const Pool *q, const floating *x, floating *out,
             tap[i] = -1
     for kh in range(q.KH):
         for kw in range(q.KW):
-            if floating is float:
-                if idx == NULL:
-                    kernels_f32().max_update(n, _tap(buf, q, kh, kw), wide)
-                else:
-                    kernels_f32().max_update_tap(n, _tap(buf, q, kh, kw), wide,
-                                                 tap, kh * q.KW + kw)
+            if idx == NULL:
+                k_max_update(n, _tap(buf, q, kh, kw), wide)
             else:
-                if idx == NULL:
-                    kernels_f64().max_update(n, _tap(buf, q, kh, kw), wide)
-                else:
-                    kernels_f64().max_update_tap(n, _tap(buf, q, kh, kw), wide,
-                                                 tap, kh * q.KW + kw)
+                k_max_update_tap(n, _tap(buf, q, kh, kw), wide, tap,
+                                 kh * q.KW + kw)
     for i in range(q.OH):
         for j in range(q.OW):
             out[i * q.OW + j] = wide[i * q.Lp + j]
@@ -174,7 +146,7 @@ def max_pool2d_fwd(const floating[:, :, ::1] x, floating[:, :, ::1] out,
     cdef Py_ssize_t planes = x.shape[0], t
     if planes == 0 or q.OH == 0 or q.OW == 0:
         return
-    cdef int nt = _threads(planes)
+    cdef int nt = task_threads(planes)
     cdef Py_ssize_t per = _ws_size(&q)
     wsa = np.empty(per * nt, dtype=np.float32 if floating is float else np.float64)
     taps = np.empty(q.OH * q.Lp * nt if idx is not None else 1, dtype=np.int32)
@@ -204,7 +176,7 @@ def max_pool2d_bwd(const floating[:, :, ::1] gout, const int64_t[:, :, ::1] idx,
     cdef Py_ssize_t bad = 0
     if planes == 0 or osz == 0:
         return 0
-    cdef int nt = _threads(planes)
+    cdef int nt = task_threads(planes)
     cdef const floating *g
     cdef const int64_t *ix
     cdef floating *dst
@@ -235,10 +207,7 @@ cdef void _avg_task(const Pool *q, const floating *x, floating *out,
         wide[i] = 0
     for kh in range(q.KH):
         for kw in range(q.KW):
-            if floating is float:
-                kernels_f32().add(n, _tap(buf, q, kh, kw), wide)
-            else:
-                kernels_f64().add(n, _tap(buf, q, kh, kw), wide)
+            k_add(n, _tap(buf, q, kh, kw), wide)
     for i in range(q.OH):
         for j in range(q.OW):
             out[i * q.OW + j] = wide[i * q.Lp + j] / (dh[i] * dw[j])
@@ -253,7 +222,7 @@ def avg_pool2d_fwd(const floating[:, :, ::1] x, floating[:, :, ::1] out,
     cdef Py_ssize_t planes = x.shape[0], t
     if planes == 0 or q.OH == 0 or q.OW == 0:
         return
-    cdef int nt = _threads(planes)
+    cdef int nt = task_threads(planes)
     cdef Py_ssize_t per = _ws_size(&q)
     ws = np.empty(per * nt, dtype=np.float32 if floating is float else np.float64)
     cdef floating[::1] wsv = ws
@@ -280,10 +249,7 @@ cdef void _avg_bwd_task(const Pool *q, const floating *g, floating *gin,
             wide[i * q.Lp + j] = g[i * q.OW + j] / (dh[i] * dw[j]) if j < q.OW else 0
     for kh in range(q.KH):
         for kw in range(q.KW):
-            if floating is float:
-                kernels_f32().add(n, wide, <floating *>_tap(buf, q, kh, kw))
-            else:
-                kernels_f64().add(n, wide, <floating *>_tap(buf, q, kh, kw))
+            k_add(n, wide, <floating *>_tap(buf, q, kh, kw))
     for ih in range(_imin(q.H, q.Hq * q.SH - q.PH)):
         rh = (ih + q.PH) % q.SH
         for rw in range(q.SW):
@@ -292,14 +258,8 @@ cdef void _avg_bwd_task(const Pool *q, const floating *g, floating *gin,
             lo = _imin(q.Lp, _imax(0, _cdiv(q.PW - rw, q.SW)))
             hi = _imin(q.Lp, _imax(lo, _cdiv(q.W + q.PW - rw, q.SW)))
             if hi > lo:
-                if floating is float:
-                    kernels_f32().axpy_scatter(hi - lo, 1, src + lo,
-                                               gin + ih * q.W + lo * q.SW + rw - q.PW,
-                                               q.SW)
-                else:
-                    kernels_f64().axpy_scatter(hi - lo, 1, src + lo,
-                                               gin + ih * q.W + lo * q.SW + rw - q.PW,
-                                               q.SW)
+                k_axpy_scatter(hi - lo, 1, src + lo,
+                               gin + ih * q.W + lo * q.SW + rw - q.PW, q.SW)
 
 
 def avg_pool2d_bwd(const floating[:, :, ::1] gout, floating[:, :, ::1] gin,
@@ -311,7 +271,7 @@ def avg_pool2d_bwd(const floating[:, :, ::1] gout, floating[:, :, ::1] gin,
     cdef Py_ssize_t planes = gin.shape[0], t
     if planes == 0 or q.OH == 0 or q.OW == 0:
         return
-    cdef int nt = _threads(planes)
+    cdef int nt = task_threads(planes)
     cdef Py_ssize_t per = _ws_size(&q)
     ws = np.empty(per * nt, dtype=np.float32 if floating is float else np.float64)
     cdef floating[::1] wsv = ws
@@ -334,7 +294,7 @@ def adaptive_avg_pool2d_fwd(const floating[:, :, ::1] x,
     cdef floating acc
     if planes == 0:
         return
-    cdef int nt = _threads(planes)
+    cdef int nt = task_threads(planes)
     with nogil, parallel(num_threads=nt):
         for t in prange(planes, schedule='dynamic'):
             for oh in range(OH):
@@ -357,7 +317,7 @@ def adaptive_avg_pool2d_bwd(const floating[:, :, ::1] gout,
     cdef floating share
     if planes == 0:
         return
-    cdef int nt = _threads(planes)
+    cdef int nt = task_threads(planes)
     with nogil, parallel(num_threads=nt):
         for t in prange(planes, schedule='dynamic'):
             for oh in range(OH):

@@ -142,13 +142,14 @@ def _layer_data(seed, n_calls):
     return w, xs
 
 
-def test_gil_released_two_python_threads(restore_threads):
+def test_two_python_threads_get_exact_results(restore_threads):
+    """Two Python threads convolving different data at once both get the
+    serial results (whether the calls overlap is the probe test's job)."""
     convcore.set_num_threads(1)
     n_calls = 20
     data = [_layer_data(seed, n_calls) for seed in (1, 2)]
     serial = [[convcore.conv2d(x, w, padding=1) for x in xs] for w, xs in data]
     results = [[None] * n_calls for _ in data]
-    spans = [[] for _ in data]
     errors = []
     barrier = threading.Barrier(len(data))
 
@@ -157,9 +158,7 @@ def test_gil_released_two_python_threads(restore_threads):
             w, xs = data[i]
             barrier.wait()
             for j, x in enumerate(xs):
-                t0 = time.perf_counter()
                 results[i][j] = convcore.conv2d(x, w, padding=1)
-                spans[i].append((t0, time.perf_counter()))
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
 
@@ -172,9 +171,6 @@ def test_gil_released_two_python_threads(restore_threads):
     for i in range(len(data)):
         for j in range(n_calls):
             assert np.array_equal(results[i][j], serial[i][j]), (i, j)
-    overlaps = sum(1 for a0, a1 in spans[0] for b0, b1 in spans[1]
-                   if a0 < b1 and b0 < a1)
-    assert overlaps > 0, "no call of thread A overlapped a call of thread B"
 
 
 def _ticks_inside_calls(fn, n_calls):
@@ -215,9 +211,13 @@ def test_gil_released_during_kernel(restore_threads):
     x = rng.standard_normal((4, 64, 40, 40))
     w = rng.standard_normal((64, 64, 3, 3))
     go = rng.standard_normal((4, 64, 40, 40))
+    big = rng.standard_normal((8, 64, 112, 112)).astype(np.float32)
     calls = [lambda: convcore.conv2d(x, w, padding=1),
              lambda: convcore.conv2d_grad_input(go, w, x.shape, padding=1),
-             lambda: convcore.conv2d_grad_weight(go, x, w.shape, padding=1)]
+             lambda: convcore.conv2d_grad_weight(go, x, w.shape, padding=1),
+             lambda: convcore.max_pool2d(big, 3, 2, 1),
+             lambda: convcore.avg_pool2d(big, 3, 2, 1),
+             lambda: convcore.relu(big)]
     for fn in calls:
         counts = _ticks_inside_calls(fn, 3)
         assert max(counts) > 0, f"GIL held during the kernel: {counts}"
