@@ -737,7 +737,8 @@ def softmax(x, axis=-1):
     """
     a, dt = _float_input("softmax", "x", x)
     ax = _axis("softmax", a, axis)
-    z = a.astype(dt) - a.max(axis=ax, keepdims=True)
+    a = np.ascontiguousarray(a, dtype=dt)  # results are C-contiguous
+    z = a - a.max(axis=ax, keepdims=True)
     with np.errstate(under="ignore"):
         np.exp(z, out=z)
     z /= z.sum(axis=ax, keepdims=True)
@@ -755,7 +756,8 @@ def log_softmax(x, axis=-1):
     """
     a, dt = _float_input("log_softmax", "x", x)
     ax = _axis("log_softmax", a, axis)
-    z = a.astype(dt) - a.max(axis=ax, keepdims=True)
+    a = np.ascontiguousarray(a, dtype=dt)  # results are C-contiguous
+    z = a - a.max(axis=ax, keepdims=True)
     with np.errstate(under="ignore"):
         z -= np.log(np.exp(z).sum(axis=ax, keepdims=True))
     return z

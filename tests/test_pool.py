@@ -8,12 +8,12 @@ that has not landed yet is skipped with "not implemented yet: <name>" (the
 ``fast`` fixture; temporary).
 """
 import re
-import zlib
 
 import numpy as np
 import pytest
 
 import convcore
+from helpers import assert_matches, rng as _rng
 from convcore import reference as ref
 
 DTYPES = [np.float32, np.float64]
@@ -23,26 +23,6 @@ NAN, INF = np.nan, np.inf
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
-
-def _rng(*key):
-    return np.random.default_rng(zlib.crc32(repr(key).encode()))
-
-
-def _tol(dtype, expected):
-    finite = np.abs(expected[np.isfinite(expected)])
-    scale = max(1.0, float(finite.max(initial=0.0)))
-    if np.dtype(dtype) == np.float32:
-        return dict(rtol=1e-5, atol=1e-5 * scale)
-    return dict(rtol=1e-12, atol=1e-12 * scale)
-
-
-def assert_matches(got, expected, dtype):
-    assert isinstance(got, np.ndarray)
-    assert got.shape == expected.shape
-    assert got.dtype == np.dtype(dtype)
-    assert got.flags.c_contiguous
-    np.testing.assert_allclose(got, expected, **_tol(dtype, expected))
-
 
 def _values(kind, shape, dtype, *key):
     rng = _rng(kind, shape, np.dtype(dtype).name, *key)

@@ -6,18 +6,14 @@ hand, PyTorch (when it imports; float64, gradients through autograd), or
 central differences in float64.
 """
 import warnings
-import zlib
 
 import numpy as np
 import pytest
 
 from convcore import reference as ref
+from helpers import rng as _rng
 
 NAN, INF = np.nan, np.inf
-
-
-def _rng(*key):
-    return np.random.default_rng(zlib.crc32(repr(key).encode()))
 
 
 def _torch():
