@@ -485,6 +485,16 @@ cdef void _fwd_task(const void *ks, bint narrow, const Geom *g,
         j0 += NR
 
 
+cdef inline double _gemm_ns(const Geom *g) noexcept nogil:
+    """One-thread time estimate of a GEMM-path pass (~100 GFLOP/s)."""
+    return 2.0 * g.N * g.P * g.OC * g.K * 0.01
+
+
+cdef inline double _dw_ns(const Geom *g) noexcept nogil:
+    """One-thread time estimate of a depthwise pass (memory bound)."""
+    return 2.0 * g.N * g.P * g.OC * g.K * 0.05
+
+
 cdef inline bint _pointwise(const Geom *g) noexcept nogil:
     """1x1, stride 1, no padding: the column matrix is the input itself."""
     return (g.KH == 1 and g.KW == 1 and g.SH == 1 and g.SW == 1
@@ -506,8 +516,12 @@ cdef Py_ssize_t _pixel_block(const Geom *g, Py_ssize_t rows, int NR,
 def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                bias, floating[:, :, :, ::1] out, Py_ssize_t sh, Py_ssize_t sw,
                Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw,
-               Py_ssize_t groups):
-    """out = conv(x, w) + bias; out is (N, OC, OH, OW), fully overwritten."""
+               Py_ssize_t groups, dict packed=None):
+    """out = conv(x, w) + bias; out is (N, OC, OH, OW), fully overwritten.
+
+    `packed`: optional dict the caller keeps for one version of `w` (cleared
+    when w changes); packed layouts are kept there under a key naming the
+    pass, kernel set and tiling, and reused on later calls."""
     cdef Geom g = _geom(x.shape[0], x.shape[1], x.shape[2], x.shape[3],
                         w.shape[0], w.shape[2], w.shape[3], out.shape[2],
                         out.shape[3], sh, sw, ph, pw, dh, dw, groups)
@@ -524,10 +538,17 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
         MR = MR2
     dtype = np.float32 if floating is float else np.float64
     cdef Py_ssize_t nmb = _cdiv(g.OCg, MR)
-    wpa = np.empty(g.G * nmb * g.K * MR, dtype=dtype)
-    cdef floating[::1] wp = wpa
-    with nogil:
-        _pack_rows_kmajor(&w[0, 0, 0, 0], g.G, g.OCg, g.K, MR, &wp[0])
+    key = ("fwd", <uintptr_t>ks, MR)
+    wpa = None if packed is None else packed.get(key)
+    cdef floating[::1] wp
+    if wpa is None:
+        wpa = np.empty(g.G * nmb * g.K * MR, dtype=dtype)
+        wp = wpa
+        with nogil:
+            _pack_rows_kmajor(&w[0, 0, 0, 0], g.G, g.OCg, g.K, MR, &wp[0])
+        if packed is not None:
+            packed[key] = wpa
+    wp = wpa
     cdef floating[::1] bpv
     cdef const floating *bp = NULL
     if bias is not None:
@@ -543,7 +564,7 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     PB = _pixel_block(&g, g.K, NR, sizeof(floating))
     nbk = _cdiv(g.N * g.P, PB)
     ntasks = g.G * nbk
-    nt = task_threads(ntasks)
+    nt = task_threads(ntasks, _gemm_ns(&g))
     xpn = _round_up(_region_size(&g, g.K, PB))
     per = _round_up(g.K * PB) + xpn + nmb * MR * NR
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
@@ -645,8 +666,13 @@ cdef void _bwd_data_task(const void *ks, bint narrow, const Geom *g,
 def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
                     const floating[:, :, :, ::1] w, floating[:, :, :, ::1] gin,
                     Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
-                    Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups):
-    """gin += conv_transpose(gout, w); gin is (N, C, H, W), zeroed by caller."""
+                    Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups,
+                    dict packed=None):
+    """gin += conv_transpose(gout, w); gin is (N, C, H, W), zeroed by caller.
+
+    `packed`: optional dict the caller keeps for one version of `w` (cleared
+    when w changes); packed layouts are kept there under a key naming the
+    pass, kernel set and tiling, and reused on later calls."""
     cdef Geom g = _geom(gin.shape[0], gin.shape[1], gin.shape[2],
                         gin.shape[3], w.shape[0], w.shape[2], w.shape[3],
                         gout.shape[2], gout.shape[3], sh, sw, ph, pw, dh, dw,
@@ -669,12 +695,19 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
     cdef Py_ssize_t cbs = _cdiv(g.Cg, ncb)
     ncb = _cdiv(g.Cg, cbs)
     cdef Py_ssize_t nblk = _cdiv(cbs * KHW, MR)
-    wpa = np.empty(g.G * ncb * nblk * g.OCg * MR, dtype=dtype)
-    cdef floating[::1] wp = wpa
-    with nogil:
-        _pack_wt(&w[0, 0, 0, 0], &g, ncb, cbs * KHW, nblk, MR, &wp[0])
+    key = ("bwd_data", <uintptr_t>ks, MR, ncb, cbs, nblk)
+    wpa = None if packed is None else packed.get(key)
+    cdef floating[::1] wp
+    if wpa is None:
+        wpa = np.empty(g.G * ncb * nblk * g.OCg * MR, dtype=dtype)
+        wp = wpa
+        with nogil:
+            _pack_wt(&w[0, 0, 0, 0], &g, ncb, cbs * KHW, nblk, MR, &wp[0])
+        if packed is not None:
+            packed[key] = wpa
+    wp = wpa
     cdef Py_ssize_t ntasks = g.N * g.G * ncb
-    cdef int nt = task_threads(ntasks)
+    cdef int nt = task_threads(ntasks, _gemm_ns(&g))
     # pixel blocks sized so one MR x PB block of dcols stays in L1/L2
     cdef Py_ssize_t PB = NR * _imax(1, _imin(_cdiv(g.P, NR), 32))
     cdef Py_ssize_t gpn = _round_up(cbs * _pad_h(&g) * _pad_w(&g))
@@ -845,7 +878,7 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
     parta = np.zeros((S, g.OC, g.K), dtype=dtype)
     cdef floating[:, :, ::1] part = parta
     cdef Py_ssize_t ntasks = g.G * nkb * S
-    cdef int nt = task_threads(ntasks)
+    cdef int nt = task_threads(ntasks, _gemm_ns(&g))
     cdef Py_ssize_t mp = _cdiv(g.OCg, DMR) * DMR
     cdef Py_ssize_t abuf_n = _cdiv(mp * PC, ALIGN) * ALIGN
     cdef Py_ssize_t bbuf_n = _cdiv(KT * PC, ALIGN) * ALIGN
@@ -952,7 +985,7 @@ cdef void _dw_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
         bv = bias
         bp = &bv[0]
     cdef Py_ssize_t ntasks = g.N * g.C
-    cdef int nt = task_threads(ntasks)
+    cdef int nt = task_threads(ntasks, _dw_ns(g))
     # padded plane, (KW-1)*DW of slack, then the Wp-wide outputs
     cdef Py_ssize_t per = _round_up((_pad_h(g) + g.OH) * _pad_w(g)
                                     + (g.KW - 1) * g.DW)
@@ -1000,7 +1033,7 @@ cdef void _dw_bwd_data(const floating[:, :, :, ::1] gout,
                        floating[:, :, :, ::1] gin, Geom *g):
     dtype = np.float32 if floating is float else np.float64
     cdef Py_ssize_t ntasks = g.N * g.C
-    cdef int nt = task_threads(ntasks)
+    cdef int nt = task_threads(ntasks, _dw_ns(g))
     cdef Py_ssize_t per = _round_up(_pad_h(g) * _pad_w(g))
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
@@ -1037,7 +1070,7 @@ cdef object _dw_bwd_weights(const floating[:, :, :, ::1] gout,
     gwa = np.zeros(weight_shape, dtype=dtype)
     cdef floating[:, :, :, ::1] gw = gwa
     cdef Py_ssize_t ntasks = g.OC
-    cdef int nt = task_threads(ntasks)
+    cdef int nt = task_threads(ntasks, _dw_ns(g))
     cdef Py_ssize_t per = _round_up(_pad_h(g) * _pad_w(g))
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa

@@ -9,10 +9,4 @@ cdef extern from "cc_openmp.h" nogil:
 cdef int effective_num_threads() noexcept nogil
 
 
-cdef inline int task_threads(Py_ssize_t tasks) noexcept nogil:
-    """Threads for a call of `tasks` independent tasks: the effective count,
-    never more than the tasks, at least 1."""
-    cdef Py_ssize_t n = effective_num_threads()
-    if tasks < n:
-        n = tasks
-    return <int>(n if n > 0 else 1)
+cdef int task_threads(Py_ssize_t tasks, double work_ns) noexcept nogil

@@ -4,6 +4,12 @@ import operator
 # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl limits, usable cores)
 cdef int _user_threads = 0
 
+# Least single-thread work (estimated nanoseconds) that earns a thread:
+# waking a team and joining it costs microseconds, and far more when the
+# host has taken a core away, so small calls (a LeNet layer, a ReLU over a
+# few thousand values) run on one thread.
+cdef double _min_thread_ns = 20000.0
+
 
 cdef int effective_num_threads() noexcept nogil:
     if not CC_HAVE_OPENMP:
@@ -11,6 +17,27 @@ cdef int effective_num_threads() noexcept nogil:
     if _user_threads > 0:
         return _user_threads
     return omp_get_max_threads()
+
+
+cdef int task_threads(Py_ssize_t tasks, double work_ns) noexcept nogil:
+    """Threads for a call of `tasks` independent tasks estimated to take
+    `work_ns` on one thread: the effective count, never more than the tasks
+    nor than the work pays for, at least 1."""
+    cdef Py_ssize_t n = effective_num_threads()
+    if tasks < n:
+        n = tasks
+    if _min_thread_ns > 0 and work_ns < n * _min_thread_ns:
+        n = <Py_ssize_t>(work_ns / _min_thread_ns)
+    return <int>(n if n > 0 else 1)
+
+
+def _set_min_thread_work(ns):
+    """Testing hook: least estimated work (ns) per thread; 0 lets every call
+    with enough tasks use all threads. Returns the previous value."""
+    global _min_thread_ns
+    previous = _min_thread_ns
+    _min_thread_ns = float(ns)
+    return previous
 
 
 def set_num_threads(n):

@@ -33,6 +33,12 @@ cdef struct Pool:
     Py_ssize_t PL      # elements of one phase plane, with slack for over-reads
 
 
+cdef inline double _plane_ns(Py_ssize_t planes, Py_ssize_t in_size,
+                            Py_ssize_t out_size) noexcept nogil:
+    """One-thread time estimate of a pass over `planes` (memory bound)."""
+    return 0.5 * planes * (in_size + out_size)
+
+
 cdef Pool _pool(Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
                 tuple k, tuple s, tuple p, tuple d):
     cdef Pool q
@@ -146,7 +152,7 @@ def max_pool2d_fwd(const floating[:, :, ::1] x, floating[:, :, ::1] out,
     cdef Py_ssize_t planes = x.shape[0], t
     if planes == 0 or q.OH == 0 or q.OW == 0:
         return
-    cdef int nt = task_threads(planes)
+    cdef int nt = task_threads(planes, _plane_ns(planes, q.H * q.W, q.OH * q.OW))
     cdef Py_ssize_t per = _ws_size(&q)
     wsa = np.empty(per * nt, dtype=np.float32 if floating is float else np.float64)
     taps = np.empty(q.OH * q.Lp * nt if idx is not None else 1, dtype=np.int32)
@@ -176,7 +182,7 @@ def max_pool2d_bwd(const floating[:, :, ::1] gout, const int64_t[:, :, ::1] idx,
     cdef Py_ssize_t bad = 0
     if planes == 0 or osz == 0:
         return 0
-    cdef int nt = task_threads(planes)
+    cdef int nt = task_threads(planes, _plane_ns(planes, isz, osz))
     cdef const floating *g
     cdef const int64_t *ix
     cdef floating *dst
@@ -222,7 +228,7 @@ def avg_pool2d_fwd(const floating[:, :, ::1] x, floating[:, :, ::1] out,
     cdef Py_ssize_t planes = x.shape[0], t
     if planes == 0 or q.OH == 0 or q.OW == 0:
         return
-    cdef int nt = task_threads(planes)
+    cdef int nt = task_threads(planes, _plane_ns(planes, q.H * q.W, q.OH * q.OW))
     cdef Py_ssize_t per = _ws_size(&q)
     ws = np.empty(per * nt, dtype=np.float32 if floating is float else np.float64)
     cdef floating[::1] wsv = ws
@@ -271,7 +277,7 @@ def avg_pool2d_bwd(const floating[:, :, ::1] gout, floating[:, :, ::1] gin,
     cdef Py_ssize_t planes = gin.shape[0], t
     if planes == 0 or q.OH == 0 or q.OW == 0:
         return
-    cdef int nt = task_threads(planes)
+    cdef int nt = task_threads(planes, _plane_ns(planes, q.H * q.W, q.OH * q.OW))
     cdef Py_ssize_t per = _ws_size(&q)
     ws = np.empty(per * nt, dtype=np.float32 if floating is float else np.float64)
     cdef floating[::1] wsv = ws
@@ -294,7 +300,7 @@ def adaptive_avg_pool2d_fwd(const floating[:, :, ::1] x,
     cdef floating acc
     if planes == 0:
         return
-    cdef int nt = task_threads(planes)
+    cdef int nt = task_threads(planes, _plane_ns(planes, x.shape[1] * x.shape[2], OH * OW))
     with nogil, parallel(num_threads=nt):
         for t in prange(planes, schedule='dynamic'):
             for oh in range(OH):
@@ -317,7 +323,7 @@ def adaptive_avg_pool2d_bwd(const floating[:, :, ::1] gout,
     cdef floating share
     if planes == 0:
         return
-    cdef int nt = task_threads(planes)
+    cdef int nt = task_threads(planes, _plane_ns(planes, gin.shape[1] * gin.shape[2], OH * OW))
     with nogil, parallel(num_threads=nt):
         for t in prange(planes, schedule='dynamic'):
             for oh in range(OH):

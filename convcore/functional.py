@@ -90,7 +90,8 @@ class _Conv:
             )
 
 
-def _forward(fn, nd, input, weight, bias, stride, padding, dilation, groups):
+def _forward(fn, nd, input, weight, bias, stride, padding, dilation, groups,
+             packed=None):
     x = as_array(input, "input", fn)
     w = as_array(weight, "weight", fn)
     b = None if bias is None else as_array(bias, "bias", fn)
@@ -105,15 +106,15 @@ def _forward(fn, nd, input, weight, bias, stride, padding, dilation, groups):
     if out.size:
         _conv.conv2d_fwd(cv.prep(x, cv.x_shape), cv.prep(w, cv.w_shape),
                          None if b is None else np.ascontiguousarray(b, dtype=dt),
-                         out, *cv.args)
+                         out, *cv.args, packed)
     return out.reshape(cv.user_shape(cv.out_shape))
 
 
-def _grad_input(cv, go, w):
+def _grad_input(cv, go, w, packed=None):
     gin = np.zeros(cv.x_shape, dtype=cv.dtype)
     if gin.size and go.size:
         _conv.conv2d_bwd_data(cv.prep(go, cv.out_shape), cv.prep(w, cv.w_shape),
-                              gin, *cv.args)
+                              gin, *cv.args, packed)
     return gin.reshape(cv.user_shape(cv.x_shape))
 
 
@@ -128,7 +129,7 @@ def _grad_weight(cv, go, x):
 
 
 def _backward(fn, nd, grad_output, input, weight, stride, padding, dilation,
-              groups):
+              groups, packed=None):
     go = as_array(grad_output, "grad_output", fn)
     x = as_array(input, "input", fn)
     w = as_array(weight, "weight", fn)
@@ -137,7 +138,7 @@ def _backward(fn, nd, grad_output, input, weight, stride, padding, dilation,
     cv.check_grad_output(go)
     go = cv.prep(go, cv.out_shape)  # one contiguous copy serves all three
     gb = go.sum(axis=(0, 2, 3))
-    return _grad_input(cv, go, w), _grad_weight(cv, go, x), gb
+    return _grad_input(cv, go, w, packed), _grad_weight(cv, go, x), gb
 
 
 def _grad_input_only(fn, nd, grad_output, weight, input_shape, stride, padding,

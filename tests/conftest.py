@@ -32,25 +32,18 @@ def kernel_set(request):
 
 @pytest.fixture
 def restore_threads():
-    """Give the test a free hand with convcore.set_num_threads."""
+    """Give the test a free hand with convcore.set_num_threads, and let
+    every call split across the threads however small it is (normally a
+    call too small to pay for waking a thread runs on one)."""
+    previous = _openmp._set_min_thread_work(0)
     try:
         yield
     finally:
         convcore.set_num_threads(None)
+        _openmp._set_min_thread_work(previous)
 
 
 @pytest.fixture
 def fast():
-    """``fast(name)`` is ``convcore.<name>``; while that op has not landed yet
-    the test is skipped with reason "not implemented yet: <name>".
-
-    Temporary: the pooling, activation, linear and loss ops are being
-    written concurrently; once they all exist this can become a plain
-    ``getattr`` (a missing op must then fail, not skip).
-    """
-    def get(name):
-        fn = getattr(convcore, name, None)
-        if fn is None:
-            pytest.skip(f"not implemented yet: {name}")
-        return fn
-    return get
+    """``fast(name)`` is ``convcore.<name>`` (a missing op fails the test)."""
+    return lambda name: getattr(convcore, name)

@@ -1,0 +1,1 @@
+"""Adapters that let code written against other layer APIs call convcore."""

@@ -1,0 +1,17 @@
+"""Every public module's docstring examples run and print what they say."""
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["convcore.functional", "convcore._cnn_ops", "convcore._openmp", "convcore.nn",
+           "convcore.optim", "convcore.preprocessing", "convcore.compat.cs231n",
+           "convcore.examples.lenet"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name, restore_threads):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0, f"{name} has no examples"
+    assert result.failed == 0
