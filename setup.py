@@ -154,6 +154,7 @@ extensions = [
     # these call the kernels through convcore._conv's table
     Extension("convcore._pool", ["convcore/_pool.pyx"], include_dirs=[CSRC]),
     Extension("convcore._act", ["convcore/_act.pyx"], include_dirs=[CSRC]),
+    Extension("convcore._linear", ["convcore/_linear.pyx"], include_dirs=[CSRC]),
 ]
 
 debug = _env_flag("CONVCORE_DEBUG")

@@ -7,9 +7,11 @@ kernel runs; computation is in the input's floating dtype (float16 ->
 float32, integers -> float64) and results are new arrays. Re-exported by
 ``convcore.functional`` and ``convcore``.
 """
+import math
+
 import numpy as np
 
-from convcore import _act, _pool
+from convcore import _act, _linear, _pool
 from convcore._params import as_array, compute_dtype, shape_arg, tuple_arg
 
 __all__ = [
@@ -646,10 +648,12 @@ def linear(input, weight, bias=None):
     _check_linear(fn, x, w)
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"{fn}: bias must have shape ({w.shape[0]},), got {b.shape}")
-    y = np.matmul(x.astype(dt, copy=False), w.astype(dt, copy=False).T)
+    x2 = x.astype(dt, copy=False).reshape(math.prod(x.shape[:-1]), w.shape[1])
+    y = np.empty((x2.shape[0], w.shape[0]), dtype=dt)
+    _linear.matmul(x2, w.astype(dt, copy=False).T, y)
     if b is not None:
         y += b.astype(dt, copy=False)
-    return y
+    return y.reshape(x.shape[:-1] + (w.shape[0],))
 
 
 def _check_linear(fn, x, w):
@@ -687,10 +691,14 @@ def linear_backward(grad_output, input, weight):
     if g.shape != x.shape[:-1] + (w.shape[0],):
         raise ValueError(f"{fn}: grad_output has shape {g.shape}, expected "
                          f"{x.shape[:-1] + (w.shape[0],)}")
-    g2 = g.astype(dt, copy=False).reshape(-1, w.shape[0])
-    x2 = x.astype(dt, copy=False).reshape(-1, w.shape[1])
-    gx = (g2 @ w.astype(dt, copy=False)).reshape(x.shape)
-    return gx, g2.T @ x2, g2.sum(axis=0)
+    rows = math.prod(x.shape[:-1])
+    g2 = g.astype(dt, copy=False).reshape(rows, w.shape[0])
+    x2 = x.astype(dt, copy=False).reshape(rows, w.shape[1])
+    gx = np.empty(x2.shape, dtype=dt)
+    _linear.matmul(g2, w.astype(dt, copy=False), gx)
+    gw = np.empty(w.shape, dtype=dt)
+    _linear.matmul(g2.T, x2, gw)
+    return gx.reshape(x.shape), gw, g2.sum(axis=0)
 
 
 def flatten(x, start_dim=1):

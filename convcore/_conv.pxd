@@ -11,6 +11,9 @@ from convcore._kernels cimport cc_f32_kernels, cc_f64_kernels
 cdef const cc_f32_kernels *kernels_f32() noexcept nogil
 cdef const cc_f64_kernels *kernels_f64() noexcept nogil
 
+# whether a GEMM with M output rows takes the narrow (MR2-row) kernel
+cdef bint _use_narrow(Py_ssize_t M, int MR, int MR2) noexcept nogil
+
 
 cdef inline void k_axpy(Py_ssize_t n, floating alpha, const floating *x,
                         Py_ssize_t incx, floating *y) noexcept nogil:

@@ -1391,8 +1391,9 @@ def linear_backward(grad_output, input, weight):
     _linear_shapes(x, w)
     _check_grad_shape(g, x.shape[:-1] + (w.shape[0],))
     g, x, w = (a.astype(dtype, copy=False) for a in (g, x, w))
-    g2 = g.reshape(-1, w.shape[0])
-    x2 = x.reshape(-1, w.shape[1])
+    rows = int(np.prod(x.shape[:-1]))  # not -1: in_features may be 0
+    g2 = g.reshape(rows, w.shape[0])
+    x2 = x.reshape(rows, w.shape[1])
     return np.matmul(g, w), np.matmul(g2.T, x2), g2.sum(axis=0)
 
 

@@ -2,8 +2,7 @@
 cross-entropy (with gradients) against the NumPy oracle (convcore.reference).
 
 Expected values come from ``convcore.reference`` in float64, from the very
-values handed to the fast path. A fast op that has not landed yet is skipped
-with "not implemented yet: <name>" (the ``fast`` fixture; temporary).
+values handed to the fast path.
 """
 import re
 import warnings
@@ -40,13 +39,15 @@ LINEAR = [
     ("wide", (1, 67), 17),
     ("tall", (33, 7), 1),
     ("empty_batch", (0, 5), 3),
+    ("tiles", (50, 41), 70),        # several row and column tiles, partial ones
+    ("no_features", (3, 0), 4),     # in_features = 0: output is the bias
 ]
 
 
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
 @pytest.mark.parametrize("case", LINEAR, ids=lambda c: c[0])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-def test_linear(fast, dtype, case, bias):
+def test_linear(fast, kernel_set, dtype, case, bias):
     name, x_shape, out_features = case
     rng = _rng("linear", name, np.dtype(dtype).name)
     x = rng.standard_normal(x_shape).astype(dtype)
@@ -270,6 +271,26 @@ def test_non_contiguous_inputs(fast, arg, kind):
     exp = run_all(lambda n: getattr(ref, n), *args)
     for g, e in zip(run_all(fast, *args), exp):
         assert_matches(g, e, np.float64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_linear_strided_operands_and_threads(kernel_set, restore_threads, dtype):
+    """Transposed, sliced and reversed operands; the same bits on 1, 2 and 3
+    threads (each output is one sum in a fixed order)."""
+    rng = _rng("linear_strided", np.dtype(dtype).name)
+    x = rng.standard_normal((90, 75)).astype(dtype).T[::-1, ::2]   # (75, 45)
+    w = np.asfortranarray(rng.standard_normal((33, 45)).astype(dtype))
+    go = rng.standard_normal((75, 33)).astype(dtype)[:, ::-1]
+    runs = []
+    for n in (1, 2, 3):
+        convcore.set_num_threads(n)
+        runs.append((convcore.linear(x, w),) + convcore.linear_backward(go, x, w))
+    expected = (ref.linear(*_f64(x, w)),) + ref.linear_backward(*_f64(go, x, w))
+    for got, e in zip(runs[0], expected):
+        assert_matches(got, e, dtype)
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            assert np.array_equal(a, b)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
