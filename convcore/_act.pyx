@@ -1,7 +1,7 @@
 """Elementwise activation drivers: flat contiguous arrays, cut into chunks
 that threads claim; each element is computed on its own, so the bits never
-depend on the thread count. Sigmoid and tanh forwards use NumPy's SIMD tanh
-(convcore.functional); their gradients and ReLU / Leaky ReLU run here."""
+depend on the thread count. The tanh forward uses NumPy's SIMD tanh
+(convcore.functional); everything else runs here."""
 from cython cimport floating
 from cython.parallel cimport prange
 
@@ -19,6 +19,7 @@ cdef enum:
     LEAKY_BWD = 2
     SIGMOID_BWD = 3
     TANH_BWD = 4
+    SIGMOID = 5
 
 
 cdef void _run(int op, Py_ssize_t n, const floating *a, const floating *b,
@@ -32,6 +33,8 @@ cdef void _run(int op, Py_ssize_t n, const floating *a, const floating *b,
             kernels_f32().leaky_relu_bwd(n, a, b, alpha, y)
         elif op == SIGMOID_BWD:
             kernels_f32().sigmoid_bwd(n, a, b, y)
+        elif op == SIGMOID:
+            kernels_f32().sigmoid(n, a, y)
         else:
             kernels_f32().tanh_bwd(n, a, b, y)
     else:
@@ -43,6 +46,8 @@ cdef void _run(int op, Py_ssize_t n, const floating *a, const floating *b,
             kernels_f64().leaky_relu_bwd(n, a, b, alpha, y)
         elif op == SIGMOID_BWD:
             kernels_f64().sigmoid_bwd(n, a, b, y)
+        elif op == SIGMOID:
+            kernels_f64().sigmoid(n, a, y)
         else:
             kernels_f64().tanh_bwd(n, a, b, y)
 
@@ -75,6 +80,11 @@ def leaky_relu_bwd(const floating[::1] g, const floating[::1] x, double slope,
                    floating[::1] dx):
     """dx = g if x > 0 else slope * g (ReLU: slope 0)."""
     _elementwise(LEAKY_BWD, g, x, <floating>slope, dx)
+
+
+def sigmoid(const floating[::1] x, floating[::1] y):
+    """y = 1 / (1 + exp(-x)), from exp(-|x|) (no overflow)."""
+    _elementwise(SIGMOID, x, x, 0, y)  # b unused
 
 
 def sigmoid_bwd(const floating[::1] g, const floating[::1] y, floating[::1] dx):

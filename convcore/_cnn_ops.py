@@ -555,7 +555,8 @@ def leaky_relu_backward(grad_output, input, negative_slope=0.01):
 
 def sigmoid(x):
     """Logistic sigmoid ``1 / (1 + exp(-x))``, any shape; never overflows
-    (computed from ``exp(-|x|)``).
+    (computed from ``exp(-|x|)``), keeps the relative precision of small
+    outputs down to the smallest normal number (below it, 0).
 
     Examples
     --------
@@ -564,16 +565,7 @@ def sigmoid(x):
     array([0. , 0.5, 1. ])
     """
     xc, y, _ = _unary("sigmoid", x)
-    # exp(min(x, 0)) / (1 + exp(-|x|)): both exponents <= 0, so nothing
-    # overflows, and small outputs keep their relative precision
-    t = np.abs(xc, out=np.empty_like(xc))  # an array even when 0-d
-    np.negative(t, out=t)
-    np.minimum(xc, 0, out=y)
-    with np.errstate(under="ignore"):  # exp -> 0 is the right answer
-        np.exp(t, out=t)
-        np.exp(y, out=y)
-    t += 1
-    y /= t
+    _act.sigmoid(xc.reshape(-1), y.reshape(-1))
     return y
 
 

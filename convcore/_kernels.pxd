@@ -33,6 +33,7 @@ cdef extern from "convcore.h" nogil:
                            float *y) noexcept nogil
         void (*leaky_relu_bwd)(size_t n, const float *g, const float *x,
                                float slope, float *dx) noexcept nogil
+        void (*sigmoid)(size_t n, const float *x, float *y) noexcept nogil
         void (*sigmoid_bwd)(size_t n, const float *g, const float *y,
                             float *dx) noexcept nogil
         void (*tanh_bwd)(size_t n, const float *g, const float *y,
@@ -67,6 +68,7 @@ cdef extern from "convcore.h" nogil:
                            double *y) noexcept nogil
         void (*leaky_relu_bwd)(size_t n, const double *g, const double *x,
                                double slope, double *dx) noexcept nogil
+        void (*sigmoid)(size_t n, const double *x, double *y) noexcept nogil
         void (*sigmoid_bwd)(size_t n, const double *g, const double *y,
                             double *dx) noexcept nogil
         void (*tanh_bwd)(size_t n, const double *g, const double *y,

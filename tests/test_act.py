@@ -257,3 +257,16 @@ def test_bad_inputs(fast, case):
     msg = str(info.value)
     assert re.search(pattern, msg), msg
     assert op in msg, msg
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_relative_precision_of_small_outputs(kernel_set, dtype):
+    """From exp(-|x|): outputs down to the smallest normal number keep a
+    few ulps of relative precision (1 - sigmoid(-x) would lose them all)."""
+    lo = -87.0 if dtype == np.float32 else -707.0
+    x = np.linspace(lo, 40.0, 4099).astype(dtype)  # odd length: vector tails
+    xe = x.astype(np.float64)
+    expected = np.where(xe >= 0, 1 / (1 + np.exp(-np.abs(xe))),
+                        np.exp(np.minimum(xe, 0)) / (1 + np.exp(-np.abs(xe))))
+    got = convcore.sigmoid(x).astype(np.float64)
+    np.testing.assert_allclose(got, expected, rtol=4 * np.finfo(dtype).eps, atol=0)

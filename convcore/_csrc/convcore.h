@@ -44,7 +44,8 @@ unsigned cc_cpu_features(void);
  * max_update(_tap), add, gather2d: one pooling window tap over a run of
  *   outputs, and the strided copy that builds the phase planes (see
  *   ukernels.inc.c and _pool.pyx).
- * relu, leaky_relu, leaky_relu_bwd, sigmoid_bwd, tanh_bwd: elementwise.
+ * relu, leaky_relu, leaky_relu_bwd, sigmoid, sigmoid_bwd, tanh_bwd:
+ *   elementwise.
  */
 typedef struct {
     const char *name;
@@ -73,6 +74,7 @@ typedef struct {
     void (*leaky_relu)(size_t n, const float *x, float slope, float *y);
     void (*leaky_relu_bwd)(size_t n, const float *g, const float *x, float slope,
                            float *dx);
+    void (*sigmoid)(size_t n, const float *x, float *y);
     void (*sigmoid_bwd)(size_t n, const float *g, const float *y, float *dx);
     void (*tanh_bwd)(size_t n, const float *g, const float *y, float *dx);
 } cc_f32_kernels;
@@ -106,6 +108,7 @@ typedef struct {
     void (*leaky_relu)(size_t n, const double *x, double slope, double *y);
     void (*leaky_relu_bwd)(size_t n, const double *g, const double *x, double slope,
                            double *dx);
+    void (*sigmoid)(size_t n, const double *x, double *y);
     void (*sigmoid_bwd)(size_t n, const double *g, const double *y, double *dx);
     void (*tanh_bwd)(size_t n, const double *g, const double *y, double *dx);
 } cc_f64_kernels;

@@ -14,6 +14,9 @@
  * -ffp-contract=fast the multiply-adds become FMA instructions wherever the
  * ISA has them.
  */
+#include <math.h>
+#include <string.h>
+
 #define CC_CAT5_(a, b, c, d, e) a##b##c##d##e
 #define CC_CAT5(a, b, c, d, e) CC_CAT5_(a, b, c, d, e)
 #define CC_FN(op) CC_CAT5(cc_, TP, op, __, ISA)
@@ -33,6 +36,8 @@
 #define RELU CC_FN(_relu)
 #define LEAKY CC_FN(_leaky_relu)
 #define LEAKY_BWD CC_FN(_leaky_relu_bwd)
+#define SIGMOID CC_FN(_sigmoid)
+#define EXP_NEG CC_FN(_exp_neg)
 #define SIGMOID_BWD CC_FN(_sigmoid_bwd)
 #define TANH_BWD CC_FN(_tanh_bwd)
 #define HSUM_FN CC_FN(_hsum)
@@ -323,6 +328,91 @@ static void LEAKY_BWD(size_t n, const T *restrict g, const T *restrict x,
     }
 }
 
+/* Logistic sigmoid from e = exp(-|x|): 1/(1+e) for x >= 0, e/(1+e) below,
+ * so nothing overflows and small outputs keep their relative precision.
+ * NaN propagates; outputs below the smallest normal number flush to 0. */
+#if VL == 1
+static void SIGMOID(size_t n, const T *restrict x, T *restrict y)
+{
+    for (size_t i = 0; i < n; i++) {
+        T e = sizeof(T) == 4 ? (T)expf(-fabsf((float)x[i])) : (T)exp(-fabs((double)x[i]));
+        y[i] = (x[i] >= 0 ? (T)1 : e) / ((T)1 + e);
+    }
+}
+#else
+/* same-width signed integer lanes (what a vector comparison returns) */
+typedef __typeof__((VEC){0} < (VEC){0}) CC_FN(_ivec);
+#define IVEC CC_FN(_ivec)
+
+/* exp(v) for v <= 0, lane-wise: v = n ln2 + r with |r| <= ln2/2 (two-part
+ * ln2), e^r by its Taylor polynomial (degree 7 for float, 13 for double:
+ * truncation below half an ulp), times 2^n built in the exponent bits.
+ * n comes from the 1.5 * 2^mantissa rounding trick, so no float-to-int64
+ * conversion instruction is needed. Lanes below the smallest normal result
+ * give 0. */
+static inline VEC EXP_NEG(VEC v)
+{
+    const int f32 = sizeof(T) == 4;
+    const T lo = f32 ? (T)-87.33654f : (T)-708.3964185322641;
+    const T magic = f32 ? (T)12582912.0f : (T)6755399441055744.0;
+    const T ln2_hi = f32 ? (T)0.693145751953125f : (T)0.6931471803691238;
+    const T ln2_lo = f32 ? (T)1.428606765330187e-06f : (T)1.9082149292705877e-10;
+    IVEC keep = (IVEC)(v >= SPLAT(lo));
+    v = (VEC)(((IVEC)v & keep) | ((IVEC)SPLAT(lo) & ~keep));
+    VEC t = v * SPLAT(1.4426950408889634) + SPLAT(magic);
+    IVEC n = (IVEC)t - (IVEC)SPLAT(magic);
+    VEC nf = t - SPLAT(magic);
+    VEC r = v - nf * SPLAT(ln2_hi) - nf * SPLAT(ln2_lo);
+    const int degree = f32 ? 7 : 13;
+    T coef[14];
+    coef[0] = 1;
+    for (int k = 1; k <= degree; k++)
+        coef[k] = coef[k - 1] / k;
+    VEC q = SPLAT(coef[degree]);
+    for (int k = degree - 1; k >= 0; k--)  /* Horner on 1/k! */
+        q = q * r + SPLAT(coef[k]);
+    IVEC bits = (n + (f32 ? 127 : 1023)) << (f32 ? 23 : 52);
+    VEC e = q * (VEC)bits;
+    return (VEC)((IVEC)e & keep);
+}
+
+static void SIGMOID(size_t n, const T *restrict x, T *restrict y)
+{
+    size_t i = 0;
+    for (;; i += VL) {
+        VEC v;
+        if (i + VL <= n) {
+            v = *(const UVEC *)(x + i);
+        } else {  /* tail: pad with zeros in a local vector */
+            if (i >= n)
+                break;
+            T tmp[VL] = {0};
+            for (size_t j = 0; i + j < n; j++)
+                tmp[j] = x[i + j];
+            memcpy(&v, tmp, sizeof v);
+        }
+        /* the sign bit in every lane (SPLAT(-0.0) would be +0.0) */
+        IVEC sign = ((IVEC)(v == v) | (IVEC)(v != v)) << (8 * sizeof(T) - 1);
+        VEC e = EXP_NEG((VEC)((IVEC)v | sign));      /* exp(-|x|) */
+        IVEC pos = (IVEC)(v >= SPLAT(0));
+        VEC num = (VEC)(((IVEC)SPLAT(1) & pos) | ((IVEC)e & ~pos));
+        VEC out = num / (SPLAT(1) + e);
+        IVEC nan = (IVEC)(v != v);
+        out = (VEC)(((IVEC)out & ~nan) | ((IVEC)v & nan));
+        if (i + VL <= n) {
+            *(UVEC *)(y + i) = out;
+        } else {
+            T tmp[VL];
+            memcpy(tmp, &out, sizeof out);
+            for (size_t j = 0; i + j < n; j++)
+                y[i + j] = tmp[j];
+            break;
+        }
+    }
+}
+#undef IVEC
+#endif
+
 static void SIGMOID_BWD(size_t n, const T *restrict g, const T *restrict y,
                         T *restrict dx)
 {
@@ -409,7 +499,7 @@ const KSET_TYPE KSET = {
     GEMM,
 #undef GMR
     DOT, AXPY, AXPY_SCATTER, DOT_STRIDED, GATHER, PACK2D,
-    MAX_UPDATE, MAX_UPDATE_TAP, ADD, GATHER2D, RELU, LEAKY, LEAKY_BWD, SIGMOID_BWD, TANH_BWD,
+    MAX_UPDATE, MAX_UPDATE_TAP, ADD, GATHER2D, RELU, LEAKY, LEAKY_BWD, SIGMOID, SIGMOID_BWD, TANH_BWD,
 };
 
 #undef NV
@@ -438,6 +528,8 @@ const KSET_TYPE KSET = {
 #undef RELU
 #undef LEAKY
 #undef LEAKY_BWD
+#undef SIGMOID
+#undef EXP_NEG
 #undef SIGMOID_BWD
 #undef TANH_BWD
 #undef HSUM_FN
