@@ -154,6 +154,8 @@ extensions = [
     # these call the kernels through convcore._conv's table
     Extension("convcore._pool", ["convcore/_pool.pyx"], include_dirs=[CSRC]),
     Extension("convcore._act", ["convcore/_act.pyx"], include_dirs=[CSRC]),
+    # the benchmark report's peak probes, also through that table
+    Extension("convcore._peak", ["convcore/_peak.pyx"], include_dirs=[CSRC]),
 ]
 
 debug = _env_flag("CONVCORE_DEBUG")
