@@ -207,9 +207,14 @@ def test_bench_quick_smoke(tmp_path):
     onnxruntime are hidden, as on a machine without them: their columns
     must say so, never fail."""
     out_json = tmp_path / "bench.json"
+    png = tmp_path / "bench.png"
+    plotting = cont.optional("matplotlib") is not None  # an optional extra
     r = _bench(["--quick", "--layers", "tiny", "--threads", "1", "--repeat", "2",
-                "--json", str(out_json)], tmp_path, block=("torch", "onnxruntime"))
+                "--json", str(out_json)] + (["--plot", str(png)] if plotting else []),
+               tmp_path, block=("torch", "onnxruntime"))
     assert r.returncode == 0, r.stdout + r.stderr
+    if plotting:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = r.stdout
     for needle in ["benchmark report (quick mode, float32, 1 thread)", "peak (measured",
                    "GFLOP/s float32", "cpu features:", "geometric mean over all"]:

@@ -477,7 +477,8 @@ def format_report(doc):
     g = doc["geomeans"].get("all")
     if g:
         out += ["", f"geometric mean over all {g['rows']} rows: " + ", ".join(
-            f"{_fmt(g[f'speedup_vs_{n}'], '.2f')}x vs {n}" for n in cont.COMPARATORS)]
+            (f"{g[f'speedup_vs_{n}']:.2f}x vs {n}" if g[f"speedup_vs_{n}"] else f"n/a vs {n}")
+            for n in cont.COMPARATORS)]
     if doc["errors"]:
         out.append(f"ERRORS: convcore failed or was wrong on {doc['errors']} row(s); "
                    "see the notes")
@@ -511,7 +512,9 @@ def plot(doc, path):
         for i, n in enumerate(comps):
             xs = [j + i * width for j, r in enumerate(rows) if n in r["speedup"]]
             ys = [r["speedup"][n] for r in rows if n in r["speedup"]]
-            ax.bar(xs, ys, width, label=f"vs {n}")
+            # one colour per comparator in every panel
+            ax.bar(xs, ys, width, label=f"vs {n}",
+                   color=f"C{cont.COMPARATORS.index(n)}")
         ax.axhline(1.0, color="black", linewidth=1)
         ax.set_yscale("log")
         ax.set_xticks([j + 0.4 - width / 2 for j in range(len(rows))])
@@ -528,6 +531,6 @@ def plot(doc, path):
     e = doc["environment"]
     fig.suptitle(f"convcore {e['convcore']} on {e['cpu']}, {e['threads']} thread(s), "
                  f"{e['dtype']}", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))  # room for the title
     fig.savefig(path, dpi=110)
     plt.close(fig)
