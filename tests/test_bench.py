@@ -267,3 +267,26 @@ def test_bench_plot_without_matplotlib_says_what_to_install(tmp_path):
     assert r.returncode == 2
     assert "--plot needs matplotlib" in r.stderr and "pip install" in r.stderr
     assert not (tmp_path / "p.png").exists()
+
+
+def test_unbuilt_source_tree_hands_over_to_the_built_copy(tmp_path):
+    """`pip install . && python -m convcore.bench` runs where pip ran: the
+    unbuilt source tree comes first on sys.path there."""
+    src = tmp_path / "convcore"
+    src.mkdir()
+    init = os.path.join(os.path.dirname(os.path.abspath(convcore.__file__)), "__init__.py")
+    src.joinpath("__init__.py").write_text(open(init).read())
+    built_parent = os.path.dirname(os.path.dirname(os.path.abspath(convcore.__file__)))
+    code = "import convcore; print(convcore.__path__[0]); print(convcore.get_num_threads())"
+    env = dict(os.environ, PYTHONPATH=built_parent)
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert os.path.realpath(r.stdout.split()[0]) == os.path.realpath(
+        os.path.dirname(convcore.__file__))
+    # no built copy anywhere: a message that says how to build
+    env = dict(os.environ, PYTHONPATH="", PYTHONNOUSERSITE="1")
+    r = subprocess.run([sys.executable, "-S", "-c", "import convcore"], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "which is not built: run `python setup.py build_ext --inplace`" in r.stderr
