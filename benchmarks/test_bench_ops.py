@@ -90,8 +90,8 @@ def pytest_generate_tests(metafunc):
 
 
 @functools.lru_cache(maxsize=1)  # cases run row by row: one row's inputs live
-def _row(op, name, dtype, threads):
-    calls, work, unit = report.build_row(op, workload.layer(name), dtype, threads, "all")
+def _row(op, name, dtype, threads, policy):
+    calls, work, unit = report.build_row(op, workload.layer(name), dtype, threads, policy)
     oracle = next(n for n in ("reference", "numpy")
                   if not isinstance(calls[n], cont.Missing))
     return calls, work, unit, oracle, np.asarray(calls[oracle]())
@@ -116,9 +116,10 @@ def threads(case):
         convcore.set_num_threads(None)
 
 
-def test_op(benchmark, case, threads):
+def test_op(benchmark, case, threads, request):
     op, L, t, dtype, C = case
-    calls, work, unit, oracle, want = _row(op, L.name, dtype, t)
+    policy = "all" if request.config.getoption("--cc-all-reference") else "small"
+    calls, work, unit, oracle, want = _row(op, L.name, dtype, t, policy)
     fn = calls[C]
     if isinstance(fn, cont.Missing):
         pytest.skip(f"{C}: {fn.why}")
