@@ -198,10 +198,31 @@ def measure_row(op, case, dtype, threads, mode, ref_policy, repeat=None,
                 on_sample=None):
     """Check, warm up and time every contender on one row.
 
+    Each contender's first call is its correctness check (against the
+    oracle) and a warm-up; quick ones get a second warm-up; then all are
+    timed by :func:`timing.interleaved`.
+
+    Parameters
+    ----------
+    op, case, dtype, threads, ref_policy
+        As in :func:`build_row`.
+    mode : {'quick', 'full'}
+        Samples per contender (``MODES``), unless `repeat` is given.
+    repeat : int, optional
+    on_sample : callable, optional
+        Called after each timed sample.
+
     Returns
     -------
     dict
         The row of the JSON document (see :func:`run`).
+
+    Examples
+    --------
+    >>> row = measure_row("pool2d_fwd", workload.layer("tiny_avgpool_2x2"), "float64", 1,
+    ...                   "quick", "small", repeat=1)
+    >>> row["contenders"]["convcore"]["status"], row["checked_against"]
+    ('ok', 'reference')
     """
     fam, pass_ = OPS[op]
     calls, work, work_unit = build_row(op, case, dtype, threads, ref_policy)
