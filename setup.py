@@ -155,6 +155,8 @@ extensions = [
     Extension("convcore._pool", ["convcore/_pool.pyx"], include_dirs=[CSRC]),
     Extension("convcore._act", ["convcore/_act.pyx"], include_dirs=[CSRC]),
     Extension("convcore._linear", ["convcore/_linear.pyx"], include_dirs=[CSRC]),
+    # the benchmark report's peak probes, also through that table
+    Extension("convcore._peak", ["convcore/_peak.pyx"], include_dirs=[CSRC]),
 ]
 
 debug = _env_flag("CONVCORE_DEBUG")

@@ -1,68 +1,47 @@
-"""Options and reporting of the pytest-benchmark suite (test_bench_conv.py).
+"""Options and reporting of the pytest-benchmark suite (test_bench_ops.py).
 
 Options:
-    --cc-threads 1,2        thread counts to run each case with (default 1)
-    --cc-dtype float64      dtype of the inputs (default float32)
-    --cc-all-reference      time the loop reference (numpy_loops) on every
-                            layer, not only on workload.SMALL (slow)
+    --cc-threads 1,all      thread counts to run each case with (default
+                            1,all: one thread and every usable core)
+    --cc-dtype float32,float64
+                            dtypes of the inputs (default float32)
+    --cc-all-reference      time the loop reference on every layer, not only
+                            on workload.SMALL and the pooling layers (slow)
 
 After the run, each convcore case gets ``speedup_vs_<contender>`` (that
-contender's median / convcore's median, same layer, pass, threads and dtype,
+contender's median / convcore's median, same op, layer, threads and dtype,
 measured in the same run) in its ``extra_info``, so the saved JSON holds them,
 and a short speed-up table is printed below pytest-benchmark's tables.
 """
-import os
-import sys
-
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # workload.py
 
 
 def pytest_addoption(parser):
     g = parser.getgroup("convcore benchmarks")
-    g.addoption("--cc-threads", default="1",
-                help="comma-separated thread counts, e.g. 1,2 (default 1); "
-                     "set with convcore.set_num_threads, torch.set_num_threads "
-                     "and, when threadpoolctl is installed, the BLAS pool of "
-                     "the NumPy contenders")
-    g.addoption("--cc-dtype", default="float32", choices=["float32", "float64"],
-                help="dtype of the benchmark inputs (default float32)")
+    g.addoption("--cc-threads", default="1,all",
+                help="comma-separated thread counts, 'all' for every usable core "
+                     "(default 1,all); set with convcore.set_num_threads, "
+                     "torch.set_num_threads, onnxruntime's session options and, "
+                     "when threadpoolctl is installed, the BLAS pool of NumPy")
+    g.addoption("--cc-dtype", default="float32",
+                help="comma-separated dtypes of the inputs: float32, float64 "
+                     "(default float32)")
     g.addoption("--cc-all-reference", action="store_true", default=False,
-                help="run the loop reference (numpy_loops) on every layer, "
-                     "not only on workload.SMALL")
-
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "cc_check: correctness check of a benchmark contender; runs even "
-                   "under --benchmark-only")
-
-
-@pytest.hookimpl(trylast=True)  # after pytest-benchmark's own hook has marked items
-def pytest_collection_modifyitems(config, items):
-    """--benchmark-only skips every test without the benchmark fixture; keep the
-    contenders' correctness checks (marked cc_check) running anyway."""
-    for item in items:
-        if item.get_closest_marker("cc_check") is not None:
-            item.own_markers[:] = [
-                m for m in item.own_markers
-                if not (m.name == "skip" and "--benchmark-only" in str(m.kwargs.get("reason", "")))]
+                help="run the loop reference on every layer, not only on "
+                     "workload.SMALL and the pooling layers")
 
 
 def pytest_report_header(config):
     try:
         import convcore
         from convcore import _conv
+        from convcore.bench import contenders
     except ImportError as e:  # pragma: no cover - reported by collection anyway
         return f"convcore: not importable ({e})"
-    try:
-        import torch
-        tv = f"torch {torch.__version__}"
-    except ImportError:
-        tv = "torch not installed (torch cases skipped)"
+    v = contenders.versions()
     return (f"convcore {convcore.__version__}: kernel set {_conv.get_kernel_set()}, "
-            f"default {convcore.get_num_threads()} threads; {tv}; "
+            f"default {convcore.get_num_threads()} threads; torch {v['torch'] or 'not installed'}, "
+            f"onnxruntime {v['onnxruntime'] or 'not installed'}; "
             f"--cc-threads {config.getoption('--cc-threads')} "
             f"--cc-dtype {config.getoption('--cc-dtype')}")
 
@@ -78,7 +57,7 @@ def _measured(config):
 
 
 def _case_key(info):
-    return (info["layer"], info["pass"], info["threads"], info["dtype"])
+    return (info["op"], info["layer"], info["threads"], info["dtype"])
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-benchmark writes its JSON
@@ -104,10 +83,11 @@ def pytest_terminal_summary(terminalreporter, config):
                      if k.startswith("speedup_vs_")})
     tr = terminalreporter
     tr.write_sep("-", "convcore speed-up (other median / convcore median; > 1: convcore faster)")
-    tr.write_line(f"{'case':40s} {'GFLOP/s':>8s} " + " ".join(f"{o:>12s}" for o in others))
+    tr.write_line(f"{'case':44s} {'rate':>14s} " + " ".join(f"{o:>12s}" for o in others))
     for m in rows:
         info = m.extra_info
-        case = f"{info['layer']}-{info['pass']}-t{info['threads']}"
+        case = f"{info['layer']}-{info['pass']}-t{info['threads']}-{info['dtype']}"
+        rate = f"{info.get('rate', float('nan')):.1f} {info.get('rate_unit', '')}"
         cells = " ".join(f"{info[f'speedup_vs_{o}']:12.2f}" if f"speedup_vs_{o}" in info
                          else f"{'-':>12s}" for o in others)
-        tr.write_line(f"{case:40s} {info.get('gflops', float('nan')):8.1f} {cells}")
+        tr.write_line(f"{case:44s} {rate:>14s} {cells}")

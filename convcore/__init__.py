@@ -5,10 +5,37 @@ Ops take and return NumPy arrays, with the names and arguments of
 version of every op (the oracle of the tests); ``show_config()`` prints how
 this build runs on this machine.
 """
-from convcore._openmp import get_num_threads, set_num_threads
-from convcore._config import show_config
-from convcore.functional import *  # noqa: F401,F403  (the public ops)
-from convcore.functional import __all__ as _ops
+import importlib.machinery as _machinery
+import os as _os
+import sys as _sys
+
+
+def _built(d):
+    return any(_os.path.exists(_os.path.join(d, "_openmp" + sfx))
+               for sfx in _machinery.EXTENSION_SUFFIXES)
+
+
+# `pip install . && python -m convcore.bench`, run where pip ran, finds the
+# source tree first (Python puts the current directory first on sys.path),
+# and its extensions were built elsewhere. Hand this package over to the
+# installed, built copy when there is one; with none, say how to build.
+if not _built(__path__[0]):
+    _here = _os.path.realpath(__path__[0])
+    for _entry in _sys.path:
+        _cand = _os.path.join(_os.path.abspath(_entry or _os.curdir), "convcore")
+        if _os.path.realpath(_cand) != _here and _built(_cand):
+            __path__[:] = [_cand]
+            break
+    else:
+        raise ImportError(
+            f"convcore is imported from its source tree ({__path__[0]}), which is not "
+            "built: run `python setup.py build_ext --inplace` there, or `pip install .` "
+            "and run from any other directory")
+
+from convcore._openmp import get_num_threads, set_num_threads  # noqa: E402
+from convcore._config import show_config  # noqa: E402
+from convcore.functional import *  # noqa: E402,F401,F403  (the public ops)
+from convcore.functional import __all__ as _ops  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -38,6 +38,10 @@ cdef extern from "convcore.h" nogil:
                             float *dx) noexcept nogil
         void (*tanh_bwd)(size_t n, const float *g, const float *y,
                          float *dx) noexcept nogil
+        int fma_chains
+        float (*fma_probe)(size_t iters, float m, float a) noexcept nogil
+        float (*stream_sum)(size_t n, const float *x) noexcept nogil
+        void (*stream_copy)(size_t n, const float *x, float *y) noexcept nogil
     ctypedef struct cc_f64_kernels:
         const char *name
         int mr, mr2, nr, dmr, dnr, dvl, dpl
@@ -73,6 +77,10 @@ cdef extern from "convcore.h" nogil:
                             double *dx) noexcept nogil
         void (*tanh_bwd)(size_t n, const double *g, const double *y,
                          double *dx) noexcept nogil
+        int fma_chains
+        double (*fma_probe)(size_t iters, double m, double a) noexcept nogil
+        double (*stream_sum)(size_t n, const double *x) noexcept nogil
+        void (*stream_copy)(size_t n, const double *x, double *y) noexcept nogil
     unsigned cc_cpu_features()
     unsigned CC_ISA_AVX2_FMA, CC_ISA_AVX512F
     int cc_num_kernel_sets

@@ -46,6 +46,9 @@ unsigned cc_cpu_features(void);
  *   ukernels.inc.c and _pool.pyx).
  * relu, leaky_relu, leaky_relu_bwd, sigmoid, sigmoid_bwd, tanh_bwd:
  *   elementwise.
+ * fma_probe, stream_sum, stream_copy: the peak probes of the benchmark
+ *   report (FMA throughput with fma_chains chains, read and copy bandwidth;
+ *   see ukernels.inc.c).
  */
 typedef struct {
     const char *name;
@@ -77,6 +80,10 @@ typedef struct {
     void (*sigmoid)(size_t n, const float *x, float *y);
     void (*sigmoid_bwd)(size_t n, const float *g, const float *y, float *dx);
     void (*tanh_bwd)(size_t n, const float *g, const float *y, float *dx);
+    int fma_chains;
+    float (*fma_probe)(size_t iters, float m, float a);
+    float (*stream_sum)(size_t n, const float *x);
+    void (*stream_copy)(size_t n, const float *x, float *y);
 } cc_f32_kernels;
 
 typedef struct {
@@ -111,6 +118,10 @@ typedef struct {
     void (*sigmoid)(size_t n, const double *x, double *y);
     void (*sigmoid_bwd)(size_t n, const double *g, const double *y, double *dx);
     void (*tanh_bwd)(size_t n, const double *g, const double *y, double *dx);
+    int fma_chains;
+    double (*fma_probe)(size_t iters, double m, double a);
+    double (*stream_sum)(size_t n, const double *x);
+    void (*stream_copy)(size_t n, const double *x, double *y);
 } cc_f64_kernels;
 
 /* Every kernel set compiled into this build, best first; the last is scalar.

@@ -1,6 +1,7 @@
 /* AVX2 + FMA kernel sets; only this file is compiled with -mavx2 -mfma.
  * gemm 6 x (2 vectors): 12 ymm accumulators, 2 for B, 1 broadcast.
- * dot 3x3: 9 accumulators, 3 rows of A, 1 of B. */
+ * dot 3x3: 9 accumulators, 3 rows of A, 1 of B.
+ * peak probe: 12 FMA chains (latency 4-5 x 2 pipes, leaving 4 ymm free). */
 #include "convcore.h"
 #define ISA avx2_fma
 
@@ -12,6 +13,7 @@
 #define NR 16
 #define DMR 3
 #define DNR 3
+#define FMA_CHAINS 12
 #include "ukernels.inc.c"
 
 #define T double
@@ -22,4 +24,5 @@
 #define NR 8
 #define DMR 3
 #define DNR 3
+#define FMA_CHAINS 12
 #include "ukernels.inc.c"

@@ -1,6 +1,7 @@
 /* AVX-512F kernel sets; only this file is compiled with -mavx512f -mfma.
  * gemm 14 x (2 vectors): 28 zmm accumulators, 2 for B, 1 broadcast.
- * dot 4x6: 24 accumulators, 4 rows of A, 1 of B. */
+ * dot 4x6: 24 accumulators, 4 rows of A, 1 of B.
+ * peak probe: 16 FMA chains (latency 4 x 2 pipes = 8 in flight, with room). */
 #include <immintrin.h>
 
 #include "convcore.h"
@@ -14,6 +15,7 @@
 #define NR 32
 #define DMR 4
 #define DNR 6
+#define FMA_CHAINS 16
 #include "ukernels.inc.c"
 
 #define T double
@@ -24,4 +26,5 @@
 #define NR 16
 #define DMR 4
 #define DNR 6
+#define FMA_CHAINS 16
 #include "ukernels.inc.c"

@@ -11,6 +11,7 @@
 #define NR 4
 #define DMR 2
 #define DNR 2
+#define FMA_CHAINS 8
 #include "ukernels.inc.c"
 
 #define T double
@@ -21,4 +22,5 @@
 #define NR 4
 #define DMR 2
 #define DNR 2
+#define FMA_CHAINS 8
 #include "ukernels.inc.c"

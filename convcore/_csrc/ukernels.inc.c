@@ -8,6 +8,7 @@
  *   MR2          rows of the second gemm tile, for layers with few output
  *                channels (MR2 x NR)
  *   DMR, DNR     dot tile: DMR x DNR dot products
+ *   FMA_CHAINS   independent vector FMA chains of the peak probe
  * and gets cc_<TP>_gemm_ukernel_<MR>x<NR>__<ISA>, cc_<TP>_dot_ukernel_...,
  * the row primitives and the kernel set cc_<TP>_kernels__<ISA>.
  * Vector code is written with GCC/Clang vector extensions; with
@@ -40,6 +41,9 @@
 #define EXP_NEG CC_FN(_exp_neg)
 #define SIGMOID_BWD CC_FN(_sigmoid_bwd)
 #define TANH_BWD CC_FN(_tanh_bwd)
+#define FMA_PROBE CC_FN(_fma_probe)
+#define STREAM_SUM CC_FN(_stream_sum)
+#define STREAM_COPY CC_FN(_stream_copy)
 #define HSUM_FN CC_FN(_hsum)
 #define VEC CC_FN(_vec)
 #define UVEC CC_FN(_uvec)
@@ -490,6 +494,75 @@ static T DOT_STRIDED(size_t n, const T *restrict x, size_t incx,
     return s;
 }
 
+/* Peak probes for the benchmark report (convcore.bench): what this kernel
+ * set can reach on this machine, measured rather than taken from a data
+ * sheet.
+ *
+ * fma_probe: FMA_CHAINS independent multiply-add chains of VL lanes, iters
+ *   steps each (2*VL*FMA_CHAINS*iters flops). The chains must outnumber
+ *   FMA latency x FMA pipes, or the loop measures latency, not throughput.
+ *   acc = acc*m + a converges (|m| < 1): no overflow, no denormals. Returns
+ *   the sum of the chains, so the loop cannot be dropped.
+ * stream_sum: sum of x[0..n), four vector accumulators (so that the
+ *   adds' latency never limits a read stream). Read bandwidth.
+ * stream_copy: y[i] = x[i], plain vector loads and stores: the stores
+ *   every convcore kernel makes (no non-temporal stores, which memcpy uses
+ *   on large blocks and the kernels do not). */
+static T FMA_PROBE(size_t iters, T m, T a)
+{
+    VEC acc[FMA_CHAINS];
+#pragma GCC unroll 32
+    for (int j = 0; j < FMA_CHAINS; j++)
+        acc[j] = SPLAT((T)j);
+    VEC mv = SPLAT(m), av = SPLAT(a);
+    for (size_t i = 0; i < iters; i++) {
+#pragma GCC unroll 32
+        for (int j = 0; j < FMA_CHAINS; j++)
+            acc[j] = acc[j] * mv + av;
+    }
+    VEC s = SPLAT(0);
+#pragma GCC unroll 32
+    for (int j = 0; j < FMA_CHAINS; j++)
+        s += acc[j];
+    return HSUM(s);
+}
+
+static T STREAM_SUM(size_t n, const T *restrict x)
+{
+    VEC a0 = SPLAT(0), a1 = SPLAT(0), a2 = SPLAT(0), a3 = SPLAT(0);
+    size_t i = 0;
+    for (; i + 4 * VL <= n; i += 4 * VL) {
+        a0 += *(const UVEC *)(x + i);
+        a1 += *(const UVEC *)(x + i + VL);
+        a2 += *(const UVEC *)(x + i + 2 * VL);
+        a3 += *(const UVEC *)(x + i + 3 * VL);
+    }
+    T s = HSUM((a0 + a1) + (a2 + a3));
+    for (; i < n; i++)
+        s += x[i];
+    return s;
+}
+
+/* compilers turn a copy loop into a memcpy call (non-temporal stores on
+ * large blocks): keep the loop, it is the store convcore's kernels make */
+#ifndef CC_KEEP_COPY_LOOP
+#if defined(__clang__)
+#define CC_KEEP_COPY_LOOP __attribute__((no_builtin("memcpy")))
+#elif defined(__GNUC__)
+#define CC_KEEP_COPY_LOOP __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define CC_KEEP_COPY_LOOP
+#endif
+#endif
+static CC_KEEP_COPY_LOOP void STREAM_COPY(size_t n, const T *restrict x, T *restrict y)
+{
+    size_t i = 0;
+    for (; i + VL <= n; i += VL)
+        *(UVEC *)(y + i) = *(const UVEC *)(x + i);
+    for (; i < n; i++)
+        y[i] = x[i];
+}
+
 const KSET_TYPE KSET = {
     CC_STR(ISA), MR, MR2, NR, DMR, DNR, VL, PL,
 #define GMR MR
@@ -500,6 +573,7 @@ const KSET_TYPE KSET = {
 #undef GMR
     DOT, AXPY, AXPY_SCATTER, DOT_STRIDED, GATHER, PACK2D,
     MAX_UPDATE, MAX_UPDATE_TAP, ADD, GATHER2D, RELU, LEAKY, LEAKY_BWD, SIGMOID, SIGMOID_BWD, TANH_BWD,
+    FMA_CHAINS, FMA_PROBE, STREAM_SUM, STREAM_COPY,
 };
 
 #undef NV
@@ -532,6 +606,10 @@ const KSET_TYPE KSET = {
 #undef EXP_NEG
 #undef SIGMOID_BWD
 #undef TANH_BWD
+#undef FMA_PROBE
+#undef STREAM_SUM
+#undef STREAM_COPY
+#undef FMA_CHAINS
 #undef HSUM_FN
 #undef VEC
 #undef UVEC
