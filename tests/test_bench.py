@@ -12,6 +12,7 @@ import pytest
 
 import convcore
 from convcore import _peak, reference
+from convcore._progress import Progress
 from convcore.bench import contenders as cont
 from convcore.bench import numpy_baselines as nb
 from convcore.bench import peak, report, timing, workload
@@ -132,12 +133,12 @@ def test_progress_bar_only_on_terminals():
     import io
 
     quiet = io.StringIO()
-    p = timing.Progress(3, stream=quiet)
+    p = Progress(3, stream=quiet)
     p.step("x")
     p.close()
     assert quiet.getvalue() == ""
     loud = io.StringIO()
-    p = timing.Progress(2, stream=loud, force=True, width=2)
+    p = Progress(2, stream=loud, force=True, width=2)
     p.step("conv2d_fwd lenet")
     p.close()
     assert "[#.] 1/2 conv2d_fwd lenet" in loud.getvalue()

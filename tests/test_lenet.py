@@ -34,7 +34,8 @@ def test_one_short_epoch_and_the_command(tmp_path, capsys, restore_threads):
     path = tmp_path / "w.npz"
     acc = lenet.run(["--epochs", "1", "--threads", "1", "--save", str(path)])
     out = capsys.readouterr()
-    assert "epoch   1/1" in out.err and "img/s" in out.err and "test accuracy" in out.out
+    assert "epoch 1/1" in out.err and "img/s" in out.err and "test acc" in out.err
+    assert "test accuracy" in out.out
     restored = lenet.lenet5(rng=1).load(path)
     x = x_te[:8]
     assert 0 <= acc <= 1 and restored(x).shape == (8, 10)

@@ -19,7 +19,7 @@ import sys
 
 import convcore
 from convcore.bench import report, workload
-from convcore.bench.timing import Progress
+from convcore._progress import Progress
 
 
 def _positive_int(what):

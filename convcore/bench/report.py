@@ -19,7 +19,8 @@ from convcore import _config
 from convcore.bench import contenders as cont
 from convcore.bench import peak as peak_mod
 from convcore.bench import workload
-from convcore.bench.timing import Progress, geomean, interleaved, samples_for, summary, time_call
+from convcore._progress import Progress
+from convcore.bench.timing import geomean, interleaved, samples_for, summary, time_call
 
 SCHEMA = "convcore.bench/1"
 

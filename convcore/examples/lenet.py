@@ -19,6 +19,7 @@ import numpy as np
 
 import convcore
 from convcore import nn, optim
+from convcore._progress import Progress
 from convcore.preprocessing import ChannelStandardizer
 
 __all__ = ["evaluate", "lenet5", "load_digits_32", "main", "random_shift", "run", "train"]
@@ -105,11 +106,6 @@ def random_shift(x, rng, max_shift):
     return np.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
 
 
-def _bar(done, total, width=24):
-    filled = int(width * done / max(total, 1))
-    return "[" + "#" * filled + "." * (width - filled) + "]"
-
-
 def train(model, x, y, epochs=30, batch_size=64, lr=2e-3, seed=0, x_test=None,
           y_test=None, max_shift=2, out=sys.stderr):
     """Train `model` with Adam and cross-entropy, the learning rate following
@@ -129,6 +125,7 @@ def train(model, x, y, epochs=30, batch_size=64, lr=2e-3, seed=0, x_test=None,
         seen = correct = 0
         loss_sum = 0.0
         t0 = time.perf_counter()
+        bar = Progress(steps, stream=out, force=True, width=24) if out is not None else None
         for step in range(steps):
             idx = order[step * batch_size:(step + 1) * batch_size]
             logits = model(random_shift(x[idx], rng, max_shift))
@@ -139,19 +136,19 @@ def train(model, x, y, epochs=30, batch_size=64, lr=2e-3, seed=0, x_test=None,
             seen += len(idx)
             loss_sum += float(loss) * len(idx)
             correct += int((logits.argmax(axis=1) == y[idx]).sum())
-            if out is not None:
-                rate = seen / (time.perf_counter() - t0)
-                print(f"\repoch {epoch:>3}/{epochs} {_bar(step + 1, steps)} "
-                      f"loss {loss_sum / seen:.4f}  acc {100 * correct / seen:5.1f}%  "
-                      f"{rate:,.0f} img/s", end="", file=out, flush=True)
+            if bar is not None:
+                status = (f"epoch {epoch}/{epochs}  loss {loss_sum / seen:.4f}  "
+                          f"acc {100 * correct / seen:5.1f}%  "
+                          f"{seen / (time.perf_counter() - t0):,.0f} img/s")
+                bar.step(status)
         rec = dict(epoch=epoch, loss=loss_sum / seen, train_acc=correct / seen,
                    images_per_s=seen / (time.perf_counter() - t0))
         if x_test is not None:
             rec["test_acc"] = evaluate(model, x_test, y_test)
-            if out is not None:
-                print(f"  test acc {100 * rec['test_acc']:5.1f}%", end="", file=out)
-        if out is not None:
-            print(file=out, flush=True)
+        if bar is not None:
+            if x_test is not None:
+                bar.draw(f"{status}  test acc {100 * rec['test_acc']:5.1f}%")
+            bar.close(keep=True)
         history.append(rec)
     return history
 
