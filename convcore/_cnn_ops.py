@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from convcore import _act, _linear, _pool
-from convcore._params import as_array, compute_dtype, shape_arg, tuple_arg
+from convcore._params import as_array, compute_dtype, memoized, shape_arg, tuple_arg
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -49,9 +49,11 @@ _SPATIAL = {1: "L", 2: "H, W"}
 
 class _PoolCall:
     """One validated pooling call, viewed as planes (N*C, H, W); 1-D pooling
-    gets H = 1."""
+    gets H = 1. Built through :func:`_pool_call`, which reuses it for a
+    repeated call, with its window tables (read-only) made once."""
 
-    __slots__ = ("fn", "nd", "lead", "H", "W", "OH", "OW", "k", "s", "p", "d")
+    __slots__ = ("fn", "nd", "lead", "H", "W", "OH", "OW", "k", "s", "p", "d",
+                 "_tables")
 
     def __init__(self, fn, nd, shape, kernel_size, stride, padding, dilation,
                  ceil_mode):
@@ -96,6 +98,7 @@ class _PoolCall:
         self.H, self.W = spatial
         self.OH, self.OW = out
         self.k, self.s, self.p, self.d = k, s, p, d
+        self._tables = {}
 
     @property
     def out_shape(self):
@@ -116,7 +119,24 @@ class _PoolCall:
                 f"{self.fn}: grad_output has shape {go.shape}, expected "
                 f"{self.out_shape} (the output for input shape {self.in_shape})")
 
+    def _table(self, key, make):
+        t = self._tables.get(key)
+        if t is None:
+            t = make()
+            for a in t:
+                a.setflags(write=False)
+            self._tables[key] = t
+        return t
+
     def first_cells(self):
+        return self._table("cells", self._first_cells)
+
+    def divisors(self, count_include_pad, dtype):
+        """Per-row and per-column divisors of average pooling (separable)."""
+        cip = bool(count_include_pad)
+        return self._table((cip, dtype), lambda: self._divisors(cip, dtype))
+
+    def _first_cells(self):
         """Each window's first in-bounds row and column (int64), the index
         PyTorch reports for a window holding only -inf; -1 where a window
         (possible with dilation) covers no input cell at all: its index is
@@ -131,8 +151,7 @@ class _PoolCall:
             res.append(start)
         return res
 
-    def divisors(self, count_include_pad, dtype):
-        """Per-row and per-column divisors of average pooling (separable)."""
+    def _divisors(self, count_include_pad, dtype):
         res = []
         for o, h, k, s, p in ((self.OH, self.H, self.k[0], self.s[0], self.p[0]),
                               (self.OW, self.W, self.k[1], self.s[1], self.p[1])):
@@ -146,6 +165,13 @@ class _PoolCall:
         return res
 
 
+def _pool_call(fn, nd, shape, kernel_size, stride, padding, dilation,
+               ceil_mode):
+    # ceil_mode as 0/1: a bool is not a plain argument for memoized
+    return memoized(_PoolCall, fn, nd, shape, kernel_size, stride, padding,
+                    dilation, int(bool(ceil_mode)))
+
+
 def _float_input(fn, name, a):
     a = as_array(a, name, fn)
     return a, compute_dtype(fn, **{name: a})
@@ -154,7 +180,7 @@ def _float_input(fn, name, a):
 def _max_pool(fn, nd, input, kernel_size, stride, padding, dilation,
               ceil_mode, return_indices):
     x, dt = _float_input(fn, "input", input)
-    pc = _PoolCall(fn, nd, x.shape, kernel_size, stride, padding, dilation,
+    pc = _pool_call(fn, nd, x.shape, kernel_size, stride, padding, dilation,
                    ceil_mode)
     xp = pc.planes(x, dt)
     out = np.empty((xp.shape[0], pc.OH, pc.OW), dtype=dt)
@@ -169,7 +195,7 @@ def _max_pool_backward(fn, nd, grad_output, input, kernel_size, stride,
     go = as_array(grad_output, "grad_output", fn)
     x = as_array(input, "input", fn)
     dt = compute_dtype(fn, grad_output=go, input=x)
-    pc = _PoolCall(fn, nd, x.shape, kernel_size, stride, padding, dilation,
+    pc = _pool_call(fn, nd, x.shape, kernel_size, stride, padding, dilation,
                    ceil_mode)
     pc.check_grad(go)
     if indices is None:  # recompute the argmax
@@ -288,7 +314,7 @@ def max_pool1d_backward(grad_output, input, kernel_size, stride=None,
 def _avg_pool(fn, nd, input, kernel_size, stride, padding, ceil_mode,
               count_include_pad):
     x, dt = _float_input(fn, "input", input)
-    pc = _PoolCall(fn, nd, x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    pc = _pool_call(fn, nd, x.shape, kernel_size, stride, padding, 1, ceil_mode)
     xp = pc.planes(x, dt)
     out = np.empty((xp.shape[0], pc.OH, pc.OW), dtype=dt)
     dh, dw = pc.divisors(count_include_pad, dt)
@@ -301,7 +327,7 @@ def _avg_pool_backward(fn, nd, grad_output, input_shape, kernel_size, stride,
     go = as_array(grad_output, "grad_output", fn)
     dt = compute_dtype(fn, grad_output=go)
     shape = shape_arg(input_shape, "input_shape", fn)
-    pc = _PoolCall(fn, nd, shape, kernel_size, stride, padding, 1, ceil_mode)
+    pc = _pool_call(fn, nd, shape, kernel_size, stride, padding, 1, ceil_mode)
     pc.check_grad(go)
     gp = pc.planes(go, dt, out=True)
     gin = np.zeros((gp.shape[0], pc.H, pc.W), dtype=dt)

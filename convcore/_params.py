@@ -4,7 +4,7 @@ import operator
 
 import numpy as np
 
-_FLOAT_OF_KIND = {"i": np.float64, "u": np.float64}
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
 def _int(value, what):
@@ -34,6 +34,16 @@ def tuple_arg(value, name, fn, nd):
 def compute_dtype(fn, **arrays):
     """The dtype a call computes in: np.result_type of its array arguments,
     float16 promoted to float32 and integers to float64 (NumPy's habit)."""
+    common = None  # the usual call: every array already float32 (or float64)
+    for a in arrays.values():
+        if a is not None:
+            if common is None:
+                common = a.dtype
+            elif a.dtype is not common:
+                break
+    else:
+        if common is _F32 or common is _F64:
+            return common
     dtypes = []
     for name, a in arrays.items():
         if a is None:
@@ -149,6 +159,37 @@ def conv_geometry(fn, x_shape, w_shape, stride, padding, dilation, groups, nd,
             f"padding {padding!r}); output size would be < 1"
         )
     return out, stride, pad, dilation, groups
+
+
+_MEMO = {}
+_MEMO_SIZE = 1024
+
+
+def memoized(make, *args):
+    """``make(*args)``, built once for each distinct argument list and then
+    reused: per-call validation of a call seen before costs one dict lookup.
+
+    Only plain arguments are looked up: exact ints, strings, None, dtypes and
+    tuples of exact ints (shapes). A float 1.0 or True compares equal to 1
+    yet must still be refused, so a call holding any other value builds
+    afresh (and raises as it should). A call that raises stores nothing. The
+    objects made must not change after construction (they are shared)."""
+    for v in args:
+        t = type(v)
+        if t is tuple:
+            for e in v:
+                if type(e) is not int:
+                    return make(*args)
+        elif not (t is int or t is str or v is None or isinstance(v, np.dtype)):
+            return make(*args)
+    key = (make,) + args
+    obj = _MEMO.get(key)
+    if obj is None:
+        obj = make(*args)
+        if len(_MEMO) >= _MEMO_SIZE:
+            _MEMO.clear()
+        _MEMO[key] = obj
+    return obj
 
 
 def shape_arg(value, name, fn):

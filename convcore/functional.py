@@ -10,7 +10,8 @@ arrays of that dtype.
 import numpy as np
 
 from convcore import _conv
-from convcore._params import as_array, compute_dtype, conv_geometry, shape_arg
+from convcore._params import (as_array, compute_dtype, conv_geometry, memoized,
+                              shape_arg)
 
 from convcore._cnn_ops import *  # noqa: F401,F403  (the rest of a CNN)
 from convcore._cnn_ops import __all__ as _cnn_ops
@@ -31,7 +32,8 @@ _SPATIAL_DIMS = {1: "L", 2: "H, W"}
 
 
 class _Conv:
-    """One validated convolution, viewed as 2-D (conv1d gets H = 1)."""
+    """One validated convolution, viewed as 2-D (conv1d gets H = 1); built
+    through ``memoized`` so a repeated call skips the validation."""
 
     __slots__ = ("fn", "nd", "unbatched", "x_shape", "w_shape", "out_shape",
                  "args", "dtype")
@@ -96,7 +98,8 @@ def _forward(fn, nd, input, weight, bias, stride, padding, dilation, groups,
     w = as_array(weight, "weight", fn)
     b = None if bias is None else as_array(bias, "bias", fn)
     dt = compute_dtype(fn, input=x, weight=w, bias=b)
-    cv = _Conv(fn, nd, x.shape, w.shape, stride, padding, dilation, groups, dt)
+    cv = memoized(_Conv, fn, nd, x.shape, w.shape, stride, padding, dilation,
+                  groups, dt)
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(
             f"{fn}: bias must have shape ({w.shape[0]},) (one per output "
@@ -134,7 +137,8 @@ def _backward(fn, nd, grad_output, input, weight, stride, padding, dilation,
     x = as_array(input, "input", fn)
     w = as_array(weight, "weight", fn)
     dt = compute_dtype(fn, grad_output=go, input=x, weight=w)
-    cv = _Conv(fn, nd, x.shape, w.shape, stride, padding, dilation, groups, dt)
+    cv = memoized(_Conv, fn, nd, x.shape, w.shape, stride, padding, dilation,
+                  groups, dt)
     cv.check_grad_output(go)
     go = cv.prep(go, cv.out_shape)  # one contiguous copy serves all three
     gb = go.sum(axis=(0, 2, 3))
@@ -147,7 +151,8 @@ def _grad_input_only(fn, nd, grad_output, weight, input_shape, stride, padding,
     w = as_array(weight, "weight", fn)
     shape = shape_arg(input_shape, "input_shape", fn)
     dt = compute_dtype(fn, grad_output=go, weight=w)
-    cv = _Conv(fn, nd, shape, w.shape, stride, padding, dilation, groups, dt)
+    cv = memoized(_Conv, fn, nd, shape, w.shape, stride, padding, dilation,
+                  groups, dt)
     cv.check_grad_output(go)
     return _grad_input(cv, go, w)
 
@@ -158,7 +163,8 @@ def _grad_weight_only(fn, nd, grad_output, input, weight_shape, stride, padding,
     x = as_array(input, "input", fn)
     shape = shape_arg(weight_shape, "weight_shape", fn)
     dt = compute_dtype(fn, grad_output=go, input=x)
-    cv = _Conv(fn, nd, x.shape, shape, stride, padding, dilation, groups, dt)
+    cv = memoized(_Conv, fn, nd, x.shape, shape, stride, padding, dilation,
+                  groups, dt)
     cv.check_grad_output(go)
     return _grad_weight(cv, go, x).reshape(shape)
 

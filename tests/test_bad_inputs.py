@@ -267,3 +267,36 @@ def test_bad_inputs_leave_arguments_untouched_and_module_usable(monkeypatch):
     out = F.conv2d(x, w)
     assert out.shape == (1, 2, 3, 3)
     assert out[0, 0, 0, 0] == x[0, :, :3, :3].sum()
+
+
+@pytest.mark.parametrize("call,bad", [
+    (lambda **k: F.conv2d(X, W, **k), dict(stride=1.0)),
+    (lambda **k: F.conv2d(X, W, **k), dict(stride=True)),
+    (lambda **k: F.conv2d(X, W, **k), dict(padding=np.float64(1))),
+    (lambda **k: F.conv2d(X, W, **k), dict(groups=True)),
+    (lambda **k: F.max_pool2d(X, **k), dict(kernel_size=2.0)),
+    (lambda **k: F.avg_pool2d(X, **k), dict(kernel_size=True)),
+])
+def test_a_call_seen_before_does_not_let_an_equal_bad_argument_through(
+        monkeypatch, call, bad):
+    # validation is memoized per argument list; 1.0 and True compare equal
+    # to 1, so the valid call goes first and the bad one must still fail
+    monkeypatch.undo()
+    good = {k: (1 if k in ("stride", "groups", "padding") else 2) for k in bad}
+    call(**good)
+    call(**good)
+    with pytest.raises(TypeError, match="must be an int"):
+        call(**bad)
+
+
+def test_memoized_validation_stays_bounded_and_tables_read_only(monkeypatch):
+    from convcore import _params
+    monkeypatch.undo()
+    for n in range(_params._MEMO_SIZE + 10):
+        F.max_pool2d(z(1, 1, 2, n + 2), 2)
+    assert len(_params._MEMO) <= _params._MEMO_SIZE
+    pc = convcore._cnn_ops._pool_call("max_pool2d", 2, (1, 1, 4, 4), 2, None, 0, 1,
+                                      False)
+    hs, ws = pc.first_cells()
+    with pytest.raises(ValueError, match="read-only"):
+        hs[0] = 5
