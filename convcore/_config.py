@@ -7,6 +7,7 @@ from convcore import _conv, _openmp
 
 def config():
     """The facts show_config() prints, as a dict."""
+    import convcore
     from convcore import __version__
 
     return {
@@ -15,6 +16,7 @@ def config():
         "machine": platform.machine(),
         "openmp": _openmp.openmp_enabled(),
         "num_threads": _openmp.get_num_threads(),
+        "omp_wait": convcore._omp_wait,
         "cpu_features": _conv.cpu_features(),
         "kernel_sets_compiled": _conv.kernel_sets(),
         "kernel_sets_usable": _conv.usable_kernel_sets(),
@@ -39,7 +41,7 @@ def show_config():
     t = c["tiles"]
     print(f"convcore {c['version']} (Python {c['python']}, {c['machine']})")
     print(f"  openmp:            {'on' if c['openmp'] else 'OFF (serial build)'}, "
-          f"{c['num_threads']} threads")
+          f"{c['num_threads']} threads; spin {c['omp_wait']}")
     print(f"  cpu features:      {', '.join(c['cpu_features']) or 'none used'}")
     print(f"  kernel sets built: {', '.join(c['kernel_sets_compiled'])}")
     print(f"  usable here:       {', '.join(c['kernel_sets_usable'])}"

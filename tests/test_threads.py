@@ -228,3 +228,23 @@ def test_gil_probe_detects_a_gil_holding_call():
     data = list(np.random.default_rng(0).integers(0, 10**9, 300_000).tolist())
     counts = _ticks_inside_calls(lambda: sorted(data), 2)
     assert max(counts) == 0, counts
+
+
+@pytest.mark.parametrize("env,expected", [
+    ({}, "GOMP_SPINCOUNT=1000 (convcore's default)"),
+    ({"OMP_WAIT_POLICY": "passive"}, "OMP_WAIT_POLICY=passive (yours)"),
+    ({"GOMP_SPINCOUNT": "300000"}, "GOMP_SPINCOUNT=300000 (yours)"),
+])
+def test_short_openmp_spin_is_set_for_libgomp_only_and_never_over_the_users(env, expected):
+    # convcore asks libgomp for a short spin at the end of parallel regions
+    # (long spins stall when the host takes a core away), but only while
+    # libgomp loads: the environment afterwards is the user's own
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    code = ("import os, convcore; "
+            "print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY')); "
+            "print(convcore._config.config()['omp_wait'])")
+    out = subprocess.run([sys.executable, "-c", code], env={**base, **env},
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == f"{env.get('GOMP_SPINCOUNT')} {env.get('OMP_WAIT_POLICY')}"
+    assert out[1] == expected
