@@ -4,6 +4,7 @@
 # gemm and dot kernels, whose tiles fix the packing, go through the set a
 # call captured at its start instead).
 from cython cimport floating
+from libc.stddef cimport ptrdiff_t
 from libc.stdint cimport int32_t
 
 from convcore._kernels cimport cc_f32_kernels, cc_f64_kernels
@@ -29,6 +30,16 @@ cdef inline void k_axpy_scatter(Py_ssize_t n, floating alpha, const floating *x,
         kernels_f32().axpy_scatter(n, alpha, x, y, incy)
     else:
         kernels_f64().axpy_scatter(n, alpha, x, y, incy)
+
+
+cdef inline void k_taps(Py_ssize_t rows, Py_ssize_t n, Py_ssize_t ntaps,
+                        const ptrdiff_t *off, const floating *w,
+                        const floating *x, Py_ssize_t xld, floating bias,
+                        floating *y, Py_ssize_t yld) noexcept nogil:
+    if floating is float:
+        kernels_f32().taps(rows, n, ntaps, off, w, x, xld, bias, y, yld)
+    else:
+        kernels_f64().taps(rows, n, ntaps, off, w, x, xld, bias, y, yld)
 
 
 cdef inline floating k_dot_strided(Py_ssize_t n, const floating *x,

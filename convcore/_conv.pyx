@@ -22,10 +22,11 @@ import numpy as np
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.string cimport memcpy, memset
+from libc.stddef cimport ptrdiff_t
 from libc.stdint cimport uintptr_t
 
 from convcore._conv cimport (
-    k_axpy, k_axpy_scatter, k_dot_strided, k_gather, k_pack2d)
+    k_axpy, k_axpy_scatter, k_taps, k_dot_strided, k_gather, k_pack2d)
 from convcore._kernels cimport (
     CC_ISA_AVX2_FMA, CC_ISA_AVX512F, cc_cpu_features, cc_f32_kernel_sets,
     cc_f32_kernels, cc_f64_kernel_sets, cc_f64_kernels, cc_kernel_set_isa,
@@ -906,65 +907,64 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
 # --------------------------------------------------------------- depthwise --
 # groups == C: every output channel oc reads input channel oc // (OC/C).
 # Each task pads one input plane into its own buffer (padding folded in),
-# then runs row primitives over it: vectorized along the output width.
+# then runs the taps kernel over it: each output row a sum of KH*KW shifted
+# input rows, vectorized along the output width, written once. Width stride
+# > 1 goes through strided row primitives instead.
 
-cdef void _pad_plane(const floating *src, const Geom *g,
-                     floating *dst) noexcept nogil:
-    """dst[Hp, Wp] = the plane at src shifted by the padding, zeros outside."""
-    cdef Py_ssize_t Hp = _pad_h(g), Wp = _pad_w(g), r, ih, lo, hi
-    lo = _imin(g.PW, Wp)
-    hi = _imin(Wp, g.PW + g.W)
+cdef void _pad_into(const floating *src, Py_ssize_t h, Py_ssize_t w,
+                    Py_ssize_t top, Py_ssize_t left, Py_ssize_t Hp,
+                    Py_ssize_t Wp, floating *dst) noexcept nogil:
+    """dst[Hp, Wp]: dst[r, q] = src[r - top, q - left] inside the plane,
+    zeros elsewhere (top, left >= 0; the plane may be cut at bottom/right)."""
+    cdef Py_ssize_t r, ih, lo, hi
+    lo = _imin(left, Wp)
+    hi = _imin(Wp, left + w)
     for r in range(Hp):
-        ih = r - g.PH
-        if ih < 0 or ih >= g.H:
+        ih = r - top
+        if ih < 0 or ih >= h:
             memset(dst + r * Wp, 0, Wp * sizeof(floating))
         else:
             memset(dst + r * Wp, 0, lo * sizeof(floating))
             if hi > lo:
-                memcpy(dst + r * Wp + lo, src + ih * g.W + (lo - g.PW),
+                memcpy(dst + r * Wp + lo, src + ih * w + (lo - left),
                        (hi - lo) * sizeof(floating))
             memset(dst + r * Wp + hi, 0, (Wp - hi) * sizeof(floating))
 
 
+cdef inline void _pad_plane(const floating *src, const Geom *g,
+                            floating *dst) noexcept nogil:
+    """The input plane at src, padded as the windows read it."""
+    _pad_into(src, g.H, g.W, g.PH, g.PW, _pad_h(g), _pad_w(g), dst)
+
+
+cdef object _tap_offsets(Py_ssize_t planes, Py_ssize_t plane, Py_ssize_t KH,
+                         Py_ssize_t KW, Py_ssize_t DH, Py_ssize_t DW,
+                         Py_ssize_t Wp):
+    """Offsets of the taps (plane, kh, kw) in row-major order, for k_taps."""
+    j, kh, kw = np.meshgrid(np.arange(planes), np.arange(KH), np.arange(KW),
+                            indexing="ij")
+    return np.ascontiguousarray((j * plane + kh * DH * Wp + kw * DW).ravel(),
+                                dtype=np.intp)
+
+
 cdef void _dw_fwd_task(const Geom *g, Py_ssize_t t,
                        const floating *x, const floating *w,
-                       const floating *bias, floating *out,
-                       floating *pad) noexcept nogil:
+                       const floating *bias, const ptrdiff_t *off,
+                       floating *out, floating *pad) noexcept nogil:
     cdef Py_ssize_t n = t // g.C, c = t - n * g.C
-    cdef Py_ssize_t Wp = _pad_w(g), mult = g.OCg, j, oc, oh, kh, kw, i
+    cdef Py_ssize_t Wp = _pad_w(g), mult = g.OCg, KK = g.KH * g.KW
+    cdef Py_ssize_t j, oc, oh, kh, kw, i
     cdef floating *orow
     cdef const floating *wk
-    cdef Py_ssize_t Hp = _pad_h(g), L = g.OH * Wp, rb, lb
-    cdef floating *wide = pad + Hp * Wp + (g.KW - 1) * g.DW
     _pad_plane(x + (n * g.C + c) * g.H * g.W, g, pad)
-    if g.SH == 1 and g.SW == 1:
-        # outputs laid out Wp wide: each tap is one run over the whole plane
-        # (the (KW-1)*DW extra columns per row are computed and dropped; the
-        # last runs read that far past the plane: zeros there)
-        for i in range(Hp * Wp, Hp * Wp + (g.KW - 1) * g.DW):
-            pad[i] = 0
-        rb = _imax(1, 4096 // Wp)  # rows per block: 16 KB of outputs in L1
-        for j in range(mult):
-            oc = c * mult + j
-            wk = w + oc * g.KH * g.KW
-            for i in range(L):
-                wide[i] = 0 if bias == NULL else bias[oc]
-            oh = 0
-            while oh < g.OH:
-                lb = _imin(rb, g.OH - oh) * Wp
-                for kh in range(g.KH):
-                    for kw in range(g.KW):
-                        k_axpy(lb, wk[kh * g.KW + kw],
-                              pad + (oh + kh * g.DH) * Wp + kw * g.DW, 1,
-                              wide + oh * Wp)
-                oh += rb
-            for oh in range(g.OH):
-                memcpy(out + ((n * g.OC + oc) * g.OH + oh) * g.OW,
-                       wide + oh * Wp, g.OW * sizeof(floating))
-        return
     for j in range(mult):
         oc = c * mult + j
-        wk = w + oc * g.KH * g.KW
+        wk = w + oc * KK
+        if g.SW == 1:
+            k_taps(g.OH, g.OW, KK, off, wk, pad, g.SH * Wp,
+                   0 if bias == NULL else bias[oc],
+                   out + (n * g.OC + oc) * g.OH * g.OW, g.OW)
+            continue
         for oh in range(g.OH):
             orow = out + ((n * g.OC + oc) * g.OH + oh) * g.OW
             for i in range(g.OW):
@@ -984,11 +984,11 @@ cdef void _dw_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     if bias is not None:
         bv = bias
         bp = &bv[0]
+    cdef Py_ssize_t[::1] off = _tap_offsets(1, 0, g.KH, g.KW, g.DH, g.DW,
+                                            _pad_w(g))
     cdef Py_ssize_t ntasks = g.N * g.C
     cdef int nt = task_threads(ntasks, _dw_ns(g))
-    # padded plane, (KW-1)*DW of slack, then the Wp-wide outputs
-    cdef Py_ssize_t per = _round_up((_pad_h(g) + g.OH) * _pad_w(g)
-                                    + (g.KW - 1) * g.DW)
+    cdef Py_ssize_t per = _round_up(_pad_h(g) * _pad_w(g))
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
     cdef floating *ws0 = &ws[0]
@@ -996,22 +996,49 @@ cdef void _dw_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
     with nogil, parallel(num_threads=nt):
         for t in prange(ntasks, schedule='dynamic'):
             _dw_fwd_task(g, t, &x[0, 0, 0, 0], &w[0, 0, 0, 0], bp,
-                         &out[0, 0, 0, 0], ws0 + omp_get_thread_num() * per)
+                         <const ptrdiff_t *>&off[0], &out[0, 0, 0, 0],
+                         ws0 + omp_get_thread_num() * per)
+
+
+cdef inline bint _dw_bwd_as_conv(const Geom *g) noexcept nogil:
+    """Stride 1 with padding within the kernel's span: the input gradient is
+    then a depthwise convolution of the output gradient with the flipped
+    kernel (see _dw_bwd_data_task)."""
+    return (g.SH == 1 and g.SW == 1
+            and g.PH <= (g.KH - 1) * g.DH and g.PW <= (g.KW - 1) * g.DW
+            and g.OH <= g.H + g.PH and g.OW <= g.W + g.PW)
 
 
 cdef void _dw_bwd_data_task(const Geom *g, Py_ssize_t t,
                             const floating *gout, const floating *w,
+                            const floating *wflip, const ptrdiff_t *off,
                             floating *gin, floating *pad) noexcept nogil:
     cdef Py_ssize_t n = t // g.C, c = t - n * g.C
-    cdef Py_ssize_t Hp = _pad_h(g), Wp = _pad_w(g), mult = g.OCg
+    cdef Py_ssize_t Hp, Wp, mult = g.OCg, KK = g.KH * g.KW
     cdef Py_ssize_t j, oc, oh, kh, kw, ih, lo, hi
     cdef const floating *grow
     cdef const floating *wk
     cdef floating *dst = gin + (n * g.C + c) * g.H * g.W
+    if _dw_bwd_as_conv(g):
+        # gin[ih, iw] = sum_j,kh,kw w[j, kh, kw] gout_j[ih + PH - kh*DH, ...]:
+        # each gout_j padded by (K-1)*D - P on top/left (cut or zeros at
+        # the bottom/right), all mult of them summed by one taps call with
+        # the kernels flipped
+        Hp = g.H + (g.KH - 1) * g.DH
+        Wp = g.W + (g.KW - 1) * g.DW
+        for j in range(mult):
+            _pad_into(gout + (n * g.OC + c * mult + j) * g.OH * g.OW,
+                      g.OH, g.OW, (g.KH - 1) * g.DH - g.PH,
+                      (g.KW - 1) * g.DW - g.PW, Hp, Wp, pad + j * Hp * Wp)
+        k_taps(g.H, g.W, mult * KK, off, wflip + c * mult * KK, pad, Wp, 0,
+               dst, g.W)
+        return
+    Hp = _pad_h(g)
+    Wp = _pad_w(g)
     memset(pad, 0, Hp * Wp * sizeof(floating))
     for j in range(mult):
         oc = c * mult + j
-        wk = w + oc * g.KH * g.KW
+        wk = w + oc * KK
         for oh in range(g.OH):
             grow = gout + ((n * g.OC + oc) * g.OH + oh) * g.OW
             for kh in range(g.KH):
@@ -1034,7 +1061,20 @@ cdef void _dw_bwd_data(const floating[:, :, :, ::1] gout,
     dtype = np.float32 if floating is float else np.float64
     cdef Py_ssize_t ntasks = g.N * g.C
     cdef int nt = task_threads(ntasks, _dw_ns(g))
-    cdef Py_ssize_t per = _round_up(_pad_h(g) * _pad_w(g))
+    cdef Py_ssize_t per, Hp, Wp
+    cdef bint conv = _dw_bwd_as_conv(g)
+    if conv:
+        Hp = g.H + (g.KH - 1) * g.DH
+        Wp = g.W + (g.KW - 1) * g.DW
+        per = _round_up(g.OCg * Hp * Wp)
+        offa = _tap_offsets(g.OCg, Hp * Wp, g.KH, g.KW, g.DH, g.DW, Wp)
+        wfa = np.ascontiguousarray(np.asarray(w)[:, :, ::-1, ::-1]).reshape(-1)
+    else:
+        per = _round_up(_pad_h(g) * _pad_w(g))
+        offa = np.zeros(1, dtype=np.intp)
+        wfa = np.asarray(w).reshape(-1)
+    cdef Py_ssize_t[::1] off = offa
+    cdef const floating[::1] wflip = wfa
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
     cdef floating *ws0 = &ws[0]
@@ -1042,6 +1082,7 @@ cdef void _dw_bwd_data(const floating[:, :, :, ::1] gout,
     with nogil, parallel(num_threads=nt):
         for t in prange(ntasks, schedule='dynamic'):
             _dw_bwd_data_task(g, t, &gout[0, 0, 0, 0], &w[0, 0, 0, 0],
+                              &wflip[0], <const ptrdiff_t *>&off[0],
                               &gin[0, 0, 0, 0], ws0 + omp_get_thread_num() * per)
 
 

@@ -1,4 +1,5 @@
 # The C kernel table (convcore/_csrc/convcore.h), for every driver module.
+from libc.stddef cimport ptrdiff_t
 from libc.stdint cimport int32_t, int64_t
 
 
@@ -16,6 +17,9 @@ cdef extern from "convcore.h" nogil:
                      float *y) noexcept nogil
         void (*axpy_scatter)(size_t n, float alpha, const float *x, float *y,
                              size_t incy) noexcept nogil
+        void (*taps)(size_t rows, size_t n, size_t ntaps, const ptrdiff_t *off,
+                     const float *w, const float *x, size_t xld, float bias, float *y,
+                     size_t yld) noexcept nogil
         float (*dot_strided)(size_t n, const float *x, size_t incx,
                              const float *y) noexcept nogil
         void (*gather)(size_t n, const float *x, size_t incx,
@@ -55,6 +59,9 @@ cdef extern from "convcore.h" nogil:
                      double *y) noexcept nogil
         void (*axpy_scatter)(size_t n, double alpha, const double *x,
                              double *y, size_t incy) noexcept nogil
+        void (*taps)(size_t rows, size_t n, size_t ntaps, const ptrdiff_t *off,
+                     const double *w, const double *x, size_t xld, double bias, double *y,
+                     size_t yld) noexcept nogil
         double (*dot_strided)(size_t n, const double *x, size_t incx,
                               const double *y) noexcept nogil
         void (*gather)(size_t n, const double *x, size_t incx,

@@ -119,6 +119,13 @@ CASES_2D = [
      dict(groups=3, dilation=(2, 1), padding=(2, 3), stride=(1, 2))),
     ("depthwise_pad_gt_kernel", (1, 2, 4, 5), (4, 1, 2, 3), dict(groups=2, padding=3)),
     ("depthwise_stride_gt_kernel", (1, 3, 10, 10), (3, 1, 2, 2), dict(groups=3, stride=3)),
+    # the taps path: stride-1 widths, whole vector blocks plus a tail, and
+    # the input gradient as a flipped-kernel convolution summing mult planes
+    ("depthwise_m2_s1_dil", (2, 3, 11, 13), (6, 1, 3, 3),
+     dict(groups=3, dilation=2, padding=(1, 3))),
+    ("depthwise_sh2", (1, 4, 11, 12), (4, 1, 3, 3), dict(groups=4, stride=(2, 1), padding=1)),
+    ("depthwise_wide_rows", (1, 2, 5, 75), (2, 1, 3, 5), dict(groups=2, padding=(0, 2))),
+    ("depthwise_m3_same_even", (1, 2, 6, 37), (6, 1, 4, 2), dict(groups=2, padding="same")),
     ("conv_1x1", (2, 7, 6, 5), (9, 7, 1, 1), {}),
     ("conv_1x1_stride2", (1, 6, 9, 9), (4, 6, 1, 1), dict(stride=2)),
     # whole 8x32 tiles written straight into the input gradient, plus tails

@@ -37,6 +37,8 @@ unsigned cc_cpu_features(void);
  *
  * axpy(n, alpha, x, incx, y):  y[i] += alpha * x[i*incx]        (i < n)
  * axpy_scatter(n, alpha, x, y, incy): y[i*incy] += alpha * x[i]  (i < n)
+ * taps(rows, n, ntaps, off, w, x, xld, bias, y, yld): depthwise rows,
+ *   y[r*yld + i] = bias + sum_t w[t] * x[r*xld + off[t] + i], t in order
  * dot_strided(n, x, incx, y): returns sum_i x[i*incx] * y[i], increasing i
  *   per lane then lanes in a fixed order.
  * gather(n, x, incx, y): y[i] = x[i*incx] (strided packing).
@@ -63,6 +65,9 @@ typedef struct {
     void (*axpy)(size_t n, float alpha, const float *x, size_t incx, float *y);
     void (*axpy_scatter)(size_t n, float alpha, const float *x, float *y,
                          size_t incy);
+    void (*taps)(size_t rows, size_t n, size_t ntaps, const ptrdiff_t *off,
+                 const float *w, const float *x, size_t xld, float bias, float *y,
+                 size_t yld);
     float (*dot_strided)(size_t n, const float *x, size_t incx, const float *y);
     void (*gather)(size_t n, const float *x, size_t incx, float *y);
     void (*pack2d)(size_t rows, size_t len, const float *src, size_t sld,
@@ -100,6 +105,9 @@ typedef struct {
                  double *y);
     void (*axpy_scatter)(size_t n, double alpha, const double *x, double *y,
                          size_t incy);
+    void (*taps)(size_t rows, size_t n, size_t ntaps, const ptrdiff_t *off,
+                 const double *w, const double *x, size_t xld, double bias, double *y,
+                 size_t yld);
     double (*dot_strided)(size_t n, const double *x, size_t incx,
                           const double *y);
     void (*gather)(size_t n, const double *x, size_t incx, double *y);

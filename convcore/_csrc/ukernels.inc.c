@@ -27,6 +27,7 @@
 #define DOT CC_FN(CC_CAT5(_dot_ukernel, CC_TILE(DMR, DNR), , , ))
 #define AXPY CC_FN(_axpy)
 #define AXPY_SCATTER CC_FN(_axpy_scatter)
+#define TAPS CC_FN(_taps)
 #define DOT_STRIDED CC_FN(_dot_strided)
 #define GATHER CC_FN(_gather)
 #define PACK2D CC_FN(_pack2d)
@@ -188,6 +189,51 @@ static void AXPY_SCATTER(size_t n, T alpha, const T *restrict x,
     } else {
         for (size_t i = 0; i < n; i++)
             y[i * incy] += alpha * x[i];
+    }
+}
+
+/* Depthwise rows: y[r*yld + i] = bias + sum_t w[t] * x[r*xld + off[t] + i]
+ * for r < rows, i < n. The taps are summed in the order t = 0, 1, ... for
+ * every output (vector lanes and the scalar tail alike), so the bits do not
+ * depend on where a row is cut; 4 vectors share each weight broadcast. */
+static void TAPS(size_t rows, size_t n, size_t ntaps,
+                 const ptrdiff_t *restrict off, const T *restrict w,
+                 const T *restrict x, size_t xld, T bias, T *restrict y,
+                 size_t yld)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const T *xr = x + r * xld;
+        T *yr = y + r * yld;
+        size_t i = 0;
+#if VL > 1
+        for (; i + 4 * VL <= n; i += 4 * VL) {
+            VEC a0 = SPLAT(bias), a1 = a0, a2 = a0, a3 = a0;
+            for (size_t t = 0; t < ntaps; t++) {
+                const T *p = xr + off[t] + i;
+                VEC wv = SPLAT(w[t]);
+                a0 += wv * *(const UVEC *)(p);
+                a1 += wv * *(const UVEC *)(p + VL);
+                a2 += wv * *(const UVEC *)(p + 2 * VL);
+                a3 += wv * *(const UVEC *)(p + 3 * VL);
+            }
+            *(UVEC *)(yr + i) = a0;
+            *(UVEC *)(yr + i + VL) = a1;
+            *(UVEC *)(yr + i + 2 * VL) = a2;
+            *(UVEC *)(yr + i + 3 * VL) = a3;
+        }
+        for (; i + VL <= n; i += VL) {
+            VEC a0 = SPLAT(bias);
+            for (size_t t = 0; t < ntaps; t++)
+                a0 += SPLAT(w[t]) * *(const UVEC *)(xr + off[t] + i);
+            *(UVEC *)(yr + i) = a0;
+        }
+#endif
+        for (; i < n; i++) {
+            T a = bias;
+            for (size_t t = 0; t < ntaps; t++)
+                a += w[t] * xr[off[t] + i];
+            yr[i] = a;
+        }
     }
 }
 
@@ -571,7 +617,7 @@ const KSET_TYPE KSET = {
 #define GMR MR2
     GEMM,
 #undef GMR
-    DOT, AXPY, AXPY_SCATTER, DOT_STRIDED, GATHER, PACK2D,
+    DOT, AXPY, AXPY_SCATTER, TAPS, DOT_STRIDED, GATHER, PACK2D,
     MAX_UPDATE, MAX_UPDATE_TAP, ADD, GATHER2D, RELU, LEAKY, LEAKY_BWD, SIGMOID, SIGMOID_BWD, TANH_BWD,
     FMA_CHAINS, FMA_PROBE, STREAM_SUM, STREAM_COPY,
 };
@@ -592,6 +638,7 @@ const KSET_TYPE KSET = {
 #undef DOT
 #undef AXPY
 #undef AXPY_SCATTER
+#undef TAPS
 #undef DOT_STRIDED
 #undef GATHER
 #undef PACK2D
