@@ -1088,12 +1088,31 @@ cdef void _dw_bwd_data(const floating[:, :, :, ::1] gout,
 
 cdef void _dw_bwd_weights_task(const Geom *g, Py_ssize_t oc,
                                const floating *gout, const floating *x,
-                               floating *gw, floating *pad) noexcept nogil:
-    cdef Py_ssize_t c = oc // g.OCg, Wp = _pad_w(g), n, oh, kh, kw
+                               const ptrdiff_t *off, floating *gw,
+                               floating *pad) noexcept nogil:
+    cdef Py_ssize_t c = oc // g.OCg, Hp = _pad_h(g), Wp = _pad_w(g)
+    cdef Py_ssize_t KK = g.KH * g.KW, n, oh, kh, kw, t
     cdef const floating *grow
     cdef floating acc
+    cdef floating *gwide = pad + _round_up(Hp * Wp + (g.KW - 1) * g.DW)
+    if g.SH == 1 and g.SW == 1:
+        # the output gradient laid out Wp wide (zeros in the extra columns):
+        # each tap's sum is then one long dot over the whole plane (the last
+        # ones read (KW-1)*DW past the padded plane: zeros there)
+        memset(pad + Hp * Wp, 0, (g.KW - 1) * g.DW * sizeof(floating))
+        for oh in range(g.OH):
+            memset(gwide + oh * Wp + g.OW, 0, (Wp - g.OW) * sizeof(floating))
     for n in range(g.N):
         _pad_plane(x + (n * g.C + c) * g.H * g.W, g, pad)
+        if g.SH == 1 and g.SW == 1:
+            for oh in range(g.OH):
+                memcpy(gwide + oh * Wp,
+                       gout + ((n * g.OC + oc) * g.OH + oh) * g.OW,
+                       g.OW * sizeof(floating))
+            for t in range(KK):
+                gw[oc * KK + t] += k_dot_strided(g.OH * Wp, pad + off[t], 1,
+                                                 gwide)
+            continue
         for kh in range(g.KH):
             for kw in range(g.KW):
                 acc = 0
@@ -1101,7 +1120,7 @@ cdef void _dw_bwd_weights_task(const Geom *g, Py_ssize_t oc,
                     grow = gout + ((n * g.OC + oc) * g.OH + oh) * g.OW
                     acc += k_dot_strided(g.OW, pad + (oh * g.SH + kh * g.DH) * Wp
                         + kw * g.DW, g.SW, grow)
-                gw[oc * g.KH * g.KW + kh * g.KW + kw] += acc
+                gw[oc * KK + kh * g.KW + kw] += acc
 
 
 cdef object _dw_bwd_weights(const floating[:, :, :, ::1] gout,
@@ -1112,7 +1131,11 @@ cdef object _dw_bwd_weights(const floating[:, :, :, ::1] gout,
     cdef floating[:, :, :, ::1] gw = gwa
     cdef Py_ssize_t ntasks = g.OC
     cdef int nt = task_threads(ntasks, _dw_ns(g))
-    cdef Py_ssize_t per = _round_up(_pad_h(g) * _pad_w(g))
+    cdef Py_ssize_t[::1] off = _tap_offsets(1, 0, g.KH, g.KW, g.DH, g.DW,
+                                            _pad_w(g))
+    # padded plane, slack, then the Wp-wide output gradient
+    cdef Py_ssize_t per = (_round_up(_pad_h(g) * _pad_w(g) + (g.KW - 1) * g.DW)
+                           + _round_up(g.OH * _pad_w(g)))
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
     cdef floating *ws0 = &ws[0]
@@ -1120,6 +1143,6 @@ cdef object _dw_bwd_weights(const floating[:, :, :, ::1] gout,
     with nogil, parallel(num_threads=nt):
         for t in prange(ntasks, schedule='dynamic'):
             _dw_bwd_weights_task(g, t, &gout[0, 0, 0, 0], &x[0, 0, 0, 0],
-                                 &gw[0, 0, 0, 0],
+                                 <const ptrdiff_t *>&off[0], &gw[0, 0, 0, 0],
                                  ws0 + omp_get_thread_num() * per)
     return gwa

@@ -526,11 +526,17 @@ static T DOT_STRIDED(size_t n, const T *restrict x, size_t incx,
 {
     size_t i = 0;
     T s = 0;
-    if (incx == 1) {
-        VEC acc = SPLAT(0);
+    if (incx == 1) {  /* four chains: long dots are not FMA-latency bound */
+        VEC a0 = SPLAT(0), a1 = a0, a2 = a0, a3 = a0;
+        for (; i + 4 * VL <= n; i += 4 * VL) {
+            a0 += *(const UVEC *)(x + i) * *(const UVEC *)(y + i);
+            a1 += *(const UVEC *)(x + i + VL) * *(const UVEC *)(y + i + VL);
+            a2 += *(const UVEC *)(x + i + 2 * VL) * *(const UVEC *)(y + i + 2 * VL);
+            a3 += *(const UVEC *)(x + i + 3 * VL) * *(const UVEC *)(y + i + 3 * VL);
+        }
         for (; i + VL <= n; i += VL)
-            acc += *(const UVEC *)(x + i) * *(const UVEC *)(y + i);
-        s = HSUM(acc);
+            a0 += *(const UVEC *)(x + i) * *(const UVEC *)(y + i);
+        s = HSUM((a0 + a1) + (a2 + a3));
         for (; i < n; i++)
             s += x[i] * y[i];
     } else {
