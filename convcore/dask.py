@@ -391,8 +391,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         line = []
         for q0, q1 in zip(col_b[:-1], col_b[1:]):
             cols = (q0 * sw - pw, (q1 - 1) * sw - pw + span[1])
-            tile = x[:, :, max(0, rows[0]):min(H, rows[1]),
-                     max(0, cols[0]):min(W, cols[1])].rechunk({2: -1, 3: -1})
+            # the rows and columns of x the windows cover (none: all padding)
+            r_lo, c_lo = min(max(0, rows[0]), H), min(max(0, cols[0]), W)
+            tile = x[:, :, r_lo:max(r_lo, min(H, rows[1])),
+                     c_lo:max(c_lo, min(W, cols[1]))].rechunk({2: -1, 3: -1})
             line.append(da.map_blocks(
                 _conv_tile_wb, tile, wb, rows, cols, (H, W), (sh, sw), (dh, dw),
                 groups, dt, dtype=dt, chunks=(tile.chunks[0], (OC,), (o1 - o0,), (q1 - q0,)),
