@@ -201,7 +201,10 @@ def predict(model, images, batch_size=None, client=None):
     -----
     In each distributed worker convcore's threads (process-wide) are set
     to ``cores // (Dask worker threads on that machine)``, at least 1
-    (:func:`thread_share`), so workers never oversubscribe the CPU. The
+    (:func:`thread_share`), so workers never oversubscribe the CPU. Dask's
+    local threaded scheduler runs several chunks at once in this process,
+    whose thread count is left to you: ``convcore.set_num_threads(1)`` (or
+    ``scheduler="synchronous"``, one chunk at a time on all threads). The
     outputs equal ``model(images)`` in one process bit for bit: every
     convcore op computes each output element the same way whatever the
     batch it is in.
@@ -241,11 +244,14 @@ def predict(model, images, batch_size=None, client=None):
     if images.ndim < 1:
         raise ValueError(f"predict: images must be (N, ...) with N the batch, "
                          f"got shape {images.shape}")
-    if any(np.isnan(s) for s in images.shape):
+    # N may be unknown (a filtered array): its chunks are then kept as they are
+    if any(np.isnan(s) for s in images.shape[1:]) or (
+            batch_size is not None and np.isnan(images.shape[0])):
         raise ValueError(f"predict: images has unknown chunk sizes (shape "
                          f"{images.shape}); call images.compute_chunk_sizes() first")
-    images = images.rechunk({0: batch_size or images.chunks[0],
-                             **{a: -1 for a in range(1, images.ndim)}})
+    images = images.rechunk({a: -1 for a in range(1, images.ndim)})
+    if batch_size is not None:
+        images = images.rechunk({0: batch_size})
 
     # one copy for the cluster, in inference mode and without the caches
     # (packed weights, saved forwards) the user's model may hold

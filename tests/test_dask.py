@@ -88,6 +88,12 @@ def test_workers_run_their_share_of_the_cores(client):
     share = ccd.thread_share(ccd._cores(), 2)  # 2 workers x 1 thread on this machine
     assert client.run(convcore.get_num_threads) == {a: share for a in client.run(os.getpid)}
     assert ccd.thread_share(16, 4) == 4 and ccd.thread_share(2, 4) == 1
+    # a graph built without a client: each worker asks the scheduler itself
+    client.run(convcore.set_num_threads, None)
+    client.run(lambda: ccd._worker_threads_cache.clear())
+    y = ccd.predict(lenet5(), images(8), batch_size=4)
+    client.compute(y).result()
+    assert set(client.run(convcore.get_num_threads).values()) == {share}
 
 
 def test_model_travels_once_not_per_task(client):
@@ -123,6 +129,16 @@ def test_predict_reads_a_memmap_from_its_file(tmp_path):
     # the tasks name the file, not the data (the model is in the graph once)
     assert len(pickle.dumps(graph)) < len(pickle.dumps(model)) + x.nbytes // 10
     assert np.array_equal(y.compute(scheduler="sync"), model.eval()(x[8:]))
+
+
+def test_predict_keeps_unknown_batch_chunks():
+    model = lenet5()
+    x = images(60, seed=4)
+    keep = x[:, 0, 0, 0] > 0
+    xd = da.from_array(x, chunks=(16, 1, 32, 32))
+    y = ccd.predict(model, xd[da.from_array(keep, chunks=16)])
+    assert np.isnan(y.shape[0])
+    assert np.array_equal(y.compute(scheduler="sync"), model.eval()(x[keep]))
 
 
 def test_predict_bad_arguments():
@@ -263,6 +279,36 @@ def test_conv2d_bad_arguments_name_the_shapes():
         ccd.conv2d(x.astype(bool), np.zeros((2, 4, 3, 3)))
     with pytest.raises(ValueError, match="unknown chunk sizes"):
         ccd.conv2d(x[x[:, 0, 0, 0] > 0], np.zeros((2, 4, 3, 3)))
+
+
+# ---------------------------------------------------------- the example
+
+def test_example_set_is_lazy_seeded_and_labelled():
+    pytest.importorskip("sklearn")
+    from convcore.examples import dask_digits
+    from convcore.preprocessing import ChannelStandardizer
+    src = images(12, seed=5)
+    src_y = np.arange(12) % 10
+    scaler = ChannelStandardizer().fit(src)
+    x, y = dask_digits.make_images(src, src_y, 250, 100, 7, scaler)
+    assert x.shape == (250, 1, 32, 32) and x.chunks[0] == (100, 100, 50) and y.shape == (250,)
+    assert len(pickle.dumps(dict(x.__dask_graph__()))) < src.nbytes * 2  # no images inside
+    got = x.compute(scheduler="sync")
+    x1, y1 = dask_digits.make_chunk(src, src_y, 7, 1, 100)
+    assert np.array_equal(got[100:200], scaler.transform(x1)) and np.array_equal(y[100:200], y1)
+    assert not np.array_equal(got[:100], got[100:200])
+
+
+@pytest.mark.slow
+def test_example_command(capsys):
+    pytest.importorskip("sklearn")
+    from convcore.examples import dask_digits
+    res = dask_digits.run(["--images", "3000", "--epochs", "2", "--batch-size", "500",
+                           "--dashboard", ":0"])
+    out = capsys.readouterr()
+    assert "dashboard: http" in out.out and "images/s" in out.out
+    assert "100% Completed" in out.out  # Dask's progress bar
+    assert res["accuracy"] > 0.5
 
 
 # -------------------------------------------------------------- no Dask
