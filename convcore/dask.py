@@ -194,8 +194,10 @@ def predict(model, images, batch_size=None, client=None):
     -------
     dask.array.Array, (N, ...)
         The model's outputs, chunked along N like the input (after
-        `batch_size`), not computed: call ``.compute()``, ``client.compute``
-        or ``dask.distributed.progress``.
+        `batch_size`), not computed: call ``.compute()`` (on the default
+        client, if any), ``client.compute`` / ``client.persist`` with the
+        client it was built for, and watch with
+        ``dask.distributed.progress``.
 
     Notes
     -----
@@ -255,7 +257,11 @@ def predict(model, images, batch_size=None, client=None):
 
     # one copy for the cluster, in inference mode and without the caches
     # (packed weights, saved forwards) the user's model may hold
-    ship = pickle.loads(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+    try:
+        ship = pickle.loads(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+    except (pickle.PicklingError, AttributeError, TypeError):  # e.g. a lambda inside
+        import cloudpickle
+        ship = cloudpickle.loads(cloudpickle.dumps(model))
     ship.eval()
     # the output's shape and dtype from one image, on this machine
     probe = np.asarray(ship(np.zeros((1,) + images.shape[1:], images.dtype)))
@@ -305,11 +311,12 @@ def _tile_bounds(chunks, out, stride, pad, span):
     return bounds
 
 
-def _conv_tile(block, w, b, rows, cols, extent, stride, dilation, groups, dtype):
-    """One output tile: `block` holds input rows/cols [lo, hi) clipped to
-    the array; the zeros of the padding outside it are put back here."""
+def _conv_tile(block, wb, rows, cols, stride, dilation, groups, dtype):
+    """One output tile: `block` holds the input rows/cols [r0, r1) x
+    [c0, c1) clipped to the array; the zero padding outside it is put back
+    here. `wb` is (weight, bias)."""
     (r0, r1), (c0, c1) = rows, cols
-    H, W = extent
+    w, b = wb
     x = np.zeros(block.shape[:2] + (r1 - r0, c1 - c0), dtype)
     x[:, :, max(0, -r0):max(0, -r0) + block.shape[2],
       max(0, -c0):max(0, -c0) + block.shape[3]] = block
@@ -337,8 +344,9 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         Chunked like `x` along N; along H and W, output row ``oh`` is in
         the tile of the input chunk holding the centre of its window
         (``oh * stride - pad + (dilation * (KH - 1)) // 2``): with
-        ``padding='same'`` the output is chunked like `x`. dtype as :func:`convcore.conv2d`. Computed
-        lazily; it equals ``convcore.conv2d`` on the whole array bit for bit.
+        ``padding='same'`` the output is chunked like `x`. dtype as
+        :func:`convcore.conv2d`. Computed lazily; it equals
+        ``convcore.conv2d`` on the whole array bit for bit.
 
     Notes
     -----
@@ -402,14 +410,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             tile = x[:, :, r_lo:max(r_lo, min(H, rows[1])),
                      c_lo:max(c_lo, min(W, cols[1]))].rechunk({2: -1, 3: -1})
             line.append(da.map_blocks(
-                _conv_tile_wb, tile, wb, rows, cols, (H, W), (sh, sw), (dh, dw),
+                _conv_tile, tile, wb, rows, cols, (sh, sw), (dh, dw),
                 groups, dt, dtype=dt, chunks=(tile.chunks[0], (OC,), (o1 - o0,), (q1 - q0,)),
                 meta=np.empty((0, 0, 0, 0), dt)))
         grid.append(line)
     out = da.block(grid)
     return out[0] if unbatched else out
 
-
-def _conv_tile_wb(block, wb, *args):
-    w, b = wb
-    return _conv_tile(block, w, b, *args)
