@@ -284,7 +284,9 @@ def predict(model, images, batch_size=None, client=None):
         _predict_block, out_ind, images, in_ind, model_ref, None, hosts, None,
         new_axes=new_axes, concatenate=True, dtype=probe.dtype,
         meta=np.empty((0,) + probe.shape[1:], probe.dtype),
-        name="convcore-predict-" + dask.base.tokenize(images, id(ship)))
+        # the model's reference is unique (no hash): two models on the same
+        # images never share keys on a cluster
+        name="convcore-predict-" + dask.base.tokenize(images, model_ref.key))
 
 
 def _auto_batch(arr):

@@ -131,6 +131,15 @@ def test_predict_reads_a_memmap_from_its_file(tmp_path):
     assert np.array_equal(y.compute(scheduler="sync"), model.eval()(x[8:]))
 
 
+def test_two_models_on_the_same_images_never_share_keys(client):
+    x = da.zeros((16, 1, 32, 32), chunks=8, dtype=np.float32)
+    a, b = lenet5(0), lenet5(1)
+    ya, yb = ccd.predict(a, x, client=client), ccd.predict(b, x, client=client)
+    assert ya.name != yb.name
+    ya = client.persist(ya)
+    assert not np.array_equal(client.compute(yb).result(), client.compute(ya).result())
+
+
 def test_predict_keeps_unknown_batch_chunks():
     model = lenet5()
     x = images(60, seed=4)
@@ -266,6 +275,12 @@ def test_conv2d_merges_channel_chunks_and_takes_unbatched_input():
     y = ccd.conv2d(x, w, padding="same")
     assert y.shape == (4, 20, 17) and y.chunks[1:] == x.chunks[1:]  # 'same': chunked like x
     assert np.array_equal(y.compute(scheduler="sync"), convcore.conv2d(img, w, padding="same"))
+    # dtypes promote as convcore.conv2d's do: float16 -> float32, integers -> float64
+    for xi, wi in ((img.astype(np.float16), w.astype(np.float16)),
+                   ((img * 10).astype(np.int16), w.astype(np.float32))):
+        expected = convcore.conv2d(xi, wi, stride=2)
+        got = ccd.conv2d(da.from_array(xi, chunks=(6, 7, 5)), wi, stride=2)
+        assert got.dtype == expected.dtype and np.array_equal(got.compute(), expected)
 
 
 def test_conv2d_bad_arguments_name_the_shapes():

@@ -58,7 +58,18 @@ def _images(src_x, src_y, seed, index, n, scaler):
 def make_images(src_x, src_y, n_images, chunk, seed, scaler):
     """The synthetic set as a lazy dask array ``(n_images, 1, 32, 32)``
     (standardised with `scaler`), chunked by `chunk`, and its labels as a
-    NumPy array (computed here from each chunk's first random draw)."""
+    NumPy array (computed here from each chunk's first random draw).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from convcore.examples.dask_digits import make_images
+    >>> from convcore.preprocessing import ChannelStandardizer
+    >>> src = np.random.default_rng(0).random((10, 1, 32, 32), np.float32)
+    >>> x, y = make_images(src, np.arange(10), 2500, 1000, 0, ChannelStandardizer().fit(src))
+    >>> x.shape, x.chunks[0], y.shape
+    ((2500, 1, 32, 32), (1000, 1000, 500), (2500,))
+    """
     import dask
     import dask.array as da
 
