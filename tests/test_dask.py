@@ -83,6 +83,19 @@ def test_predict_on_cluster_is_bitwise_single_process(client):
     assert np.array_equal(client.compute(y2).result(), expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_rows_do_not_depend_on_the_batch(dtype):
+    """What makes predict bitwise: convcore's GEMM picks its row tile from
+    the batch size (MR or MR2 rows) yet sums each element in the same order."""
+    r = keyed_rng("linear-batch", dtype)
+    x = r.standard_normal((97, 400)).astype(dtype)
+    w, b = r.standard_normal((120, 400)).astype(dtype), r.standard_normal(120).astype(dtype)
+    full = convcore.linear(x, w, b)
+    for m in range(1, 40):
+        assert np.array_equal(convcore.linear(x[:m], w, b), full[:m]), m
+        assert np.array_equal(convcore.linear(x[m:], w, b), full[m:]), m
+
+
 def test_workers_run_their_share_of_the_cores(client):
     ccd.predict(lenet5(), images(8), batch_size=4, client=client).compute(scheduler=client)
     share = ccd.thread_share(ccd._cores(), 2)  # 2 workers x 1 thread on this machine
