@@ -353,10 +353,13 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     Notes
     -----
     Each output tile's task gets exactly the input rows and columns its
-    windows cover (its input chunk and a halo of about
+    windows cover: its input chunk and a halo of about
     ``dilation * (kernel - 1) // 2`` on each side, whatever the alignment of
-    the chunk edges to the stride), builds the zero padding at the array's borders itself and
-    runs :func:`convcore.conv2d` on it with no padding.
+    the chunk edges to the stride. (``map_overlap`` keeps each output chunk
+    the shape of its input chunk, which a stride breaks, so the overlapping
+    tiles are cut here instead.) The task builds the zero padding at the
+    array's borders itself and runs :func:`convcore.conv2d` on the tile with
+    no padding.
 
     Examples
     --------
