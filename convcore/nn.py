@@ -204,6 +204,19 @@ class Module:
         """Inference mode: forward keeps nothing; backward is unavailable."""
         return self.train(False)
 
+    # caches rebuilt on demand: what forward kept for backward, and packed
+    # weights. A pickled layer (sent to a worker, saved) leaves them behind.
+    _cache_attrs = ("_x", "_y", "_shape", "_saved_fwd", "_packed_version")
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for name in self._cache_attrs:
+            if name in state:
+                state[name] = None
+        if "_packed" in state:
+            state["_packed"] = {}
+        return state
+
     def _saved(self, what):
         if what is None:
             raise RuntimeError(
