@@ -231,7 +231,15 @@ static void TAPS(size_t rows, size_t n, size_t ntaps,
         for (; i < n; i++) {
             T a = bias;
             for (size_t t = 0; t < ntaps; t++)
+#if VL > 1
+                /* fused like the vector lanes: left to itself, GCC turns
+                 * this loop into vector products and scalar adds, whose
+                 * rounding differs from an FMA's */
+                a = sizeof(T) == 4 ? __builtin_fmaf(w[t], xr[off[t] + i], a)
+                                   : __builtin_fma(w[t], xr[off[t] + i], a);
+#else
                 a += w[t] * xr[off[t] + i];
+#endif
             yr[i] = a;
         }
     }
