@@ -84,6 +84,23 @@ cdef inline void k_max_update(Py_ssize_t n, const floating *v,
         kernels_f64().max_update(n, v, cur)
 
 
+cdef inline void k_max_taps(Py_ssize_t n, Py_ssize_t ntaps,
+                            const ptrdiff_t *off, const floating *x,
+                            floating *y, int32_t *tap) noexcept nogil:
+    if floating is float:
+        kernels_f32().max_taps(n, ntaps, off, x, y, tap)
+    else:
+        kernels_f64().max_taps(n, ntaps, off, x, y, tap)
+
+
+cdef inline floating k_stream_sum(Py_ssize_t n,
+                                  const floating *x) noexcept nogil:
+    if floating is float:
+        return kernels_f32().stream_sum(n, x)
+    else:
+        return kernels_f64().stream_sum(n, x)
+
+
 cdef inline void k_max_update_tap(Py_ssize_t n, const floating *v,
                                   floating *cur, int32_t *tap,
                                   int32_t id) noexcept nogil:

@@ -29,6 +29,8 @@ cdef extern from "convcore.h" nogil:
         void (*max_update)(size_t n, const float *v, float *cur) noexcept nogil
         void (*max_update_tap)(size_t n, const float *v, float *cur, int32_t *tap,
                                int32_t id) noexcept nogil
+        void (*max_taps)(size_t n, size_t ntaps, const ptrdiff_t *off,
+                         const float *x, float *y, int32_t *tap) noexcept nogil
         void (*add)(size_t n, const float *v, float *cur) noexcept nogil
         void (*gather2d)(size_t rows, size_t n, const float *x, size_t xld,
                          size_t incx, float *y, size_t yld) noexcept nogil
@@ -71,6 +73,8 @@ cdef extern from "convcore.h" nogil:
         void (*max_update)(size_t n, const double *v, double *cur) noexcept nogil
         void (*max_update_tap)(size_t n, const double *v, double *cur, int32_t *tap,
                                int32_t id) noexcept nogil
+        void (*max_taps)(size_t n, size_t ntaps, const ptrdiff_t *off,
+                         const double *x, double *y, int32_t *tap) noexcept nogil
         void (*add)(size_t n, const double *v, double *cur) noexcept nogil
         void (*gather2d)(size_t rows, size_t n, const double *x, size_t xld,
                          size_t incx, double *y, size_t yld) noexcept nogil

@@ -18,10 +18,12 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY
 from libc.stdint cimport int32_t, int64_t
-from libc.string cimport memset
+from libc.stddef cimport ptrdiff_t
+from libc.string cimport memcpy, memset
 
 from convcore._conv cimport (
-    k_add, k_axpy_scatter, k_gather2d, k_max_update, k_max_update_tap)
+    k_add, k_axpy_scatter, k_gather2d, k_max_taps, k_max_update,
+    k_max_update_tap, k_stream_sum)
 from convcore._openmp cimport omp_get_thread_num, task_threads
 from convcore._util cimport cdiv as _cdiv, imax as _imax, imin as _imin
 
@@ -106,32 +108,39 @@ cdef Py_ssize_t _ws_size(const Pool *q) noexcept nogil:
 
 cdef void _max_task(const Pool *q, const floating *x, floating *out,
                     int64_t *idx, const int64_t *hs, const int64_t *ws,
-                    floating *buf, int32_t *tap) noexcept nogil:
-    """One plane. Padding holds -inf: never taken."""
+                    const ptrdiff_t *off, floating *buf,
+                    int32_t *tap) noexcept nogil:
+    """One plane. Padding holds -inf: never taken. A plane whose sum is
+    finite holds no NaN (nor inf): all taps run in one pass (max_taps);
+    otherwise tap by tap with the NaN rule (max_update)."""
     cdef Py_ssize_t i, j, kh, kw, n = q.OH * q.Lp
     cdef floating *wide = buf + q.SH * q.SW * q.PL
+    cdef floating total = k_stream_sum(q.H * q.W, x)
     cdef int32_t t
     _phase_planes(x, q, -INFINITY, buf)
-    for i in range(n):
-        wide[i] = -INFINITY
-    if idx != NULL:
+    if total - total == 0:
+        k_max_taps(n, q.KH * q.KW, off, buf, wide, tap if idx != NULL else NULL)
+    else:
         for i in range(n):
-            tap[i] = -1
-    for kh in range(q.KH):
-        for kw in range(q.KW):
-            if idx == NULL:
-                k_max_update(n, _tap(buf, q, kh, kw), wide)
-            else:
-                k_max_update_tap(n, _tap(buf, q, kh, kw), wide, tap,
-                                 kh * q.KW + kw)
+            wide[i] = -INFINITY
+        if idx != NULL:
+            for i in range(n):
+                tap[i] = -1
+        for kh in range(q.KH):
+            for kw in range(q.KW):
+                if idx == NULL:
+                    k_max_update(n, _tap(buf, q, kh, kw), wide)
+                else:
+                    k_max_update_tap(n, _tap(buf, q, kh, kw), wide, tap,
+                                     kh * q.KW + kw)
     for i in range(q.OH):
-        for j in range(q.OW):
-            out[i * q.OW + j] = wide[i * q.Lp + j]
+        memcpy(out + i * q.OW, wide + i * q.Lp, q.OW * sizeof(floating))
     if idx != NULL:
         for i in range(q.OH):
             for j in range(q.OW):
                 t = tap[i * q.Lp + j]
-                if t < 0:  # a window of -inf: PyTorch names its first cell
+                if wide[i * q.Lp + j] == -INFINITY:
+                    # a window of -inf: PyTorch names its first cell
                     idx[i * q.OW + j] = (-1 if hs[i] < 0 or ws[j] < 0
                                          else hs[i] * q.W + ws[j])
                 else:
@@ -162,13 +171,21 @@ def max_pool2d_fwd(const floating[:, :, ::1] x, floating[:, :, ::1] out,
     cdef int32_t *t0 = &tv[0]
     cdef int64_t *ip = NULL if idx is None else &idx[0, 0, 0]
     cdef Py_ssize_t osz = q.OH * q.OW
+    # window tap (kh, kw) as an offset into a task's phase planes
+    offa = np.empty(q.KH * q.KW, dtype=np.intp)
+    cdef Py_ssize_t[::1] offv = offa
+    cdef Py_ssize_t kh, kw
+    for kh in range(q.KH):
+        for kw in range(q.KW):
+            offv[kh * q.KW + kw] = _tap(ws0, &q, kh, kw) - ws0
     cdef int tid
     with nogil, parallel(num_threads=nt):
         tid = omp_get_thread_num()
         for t in prange(planes, schedule='dynamic'):
             _max_task(&q, &x[t, 0, 0], &out[t, 0, 0],
                       NULL if ip == NULL else ip + t * osz, &hs[0], &ws[0],
-                      ws0 + tid * per, t0 + tid * q.OH * q.Lp)
+                      <const ptrdiff_t *>&offv[0], ws0 + tid * per,
+                      t0 + tid * q.OH * q.Lp)
 
 
 def max_pool2d_bwd(const floating[:, :, ::1] gout, const int64_t[:, :, ::1] idx,

@@ -31,9 +31,17 @@ def _values(kind, shape, dtype, *key):
     elif kind == "ties":
         # few distinct values: most windows hold repeated maxima, some only -inf
         x = rng.choice([-INF, 0.0, 1.0, 2.0], size=shape, p=[0.3, 0.2, 0.3, 0.2])
+    elif kind == "ties_finite":
+        # planes without inf or NaN take the one-pass kernel: ties there too
+        # (-0.0 and 0.0 compare equal: the first one stays)
+        x = rng.choice([-1.0, -0.0, 0.0, 1.0], size=shape)
     elif kind == "nan":
         x = rng.standard_normal(shape)
         x[rng.random(shape) < 0.15] = NAN
+    elif kind == "nan_one_plane":
+        # the NaN rule on one plane, the one-pass kernel on the others
+        x = rng.standard_normal(shape)
+        x.flat[0:shape[-1]:3] = NAN  # within the first row of the first plane
     else:
         raise AssertionError(kind)
     return x.astype(dtype), rng
@@ -181,7 +189,7 @@ TIE_NAN_CASES = [c for c in MAX2D if c[0] in (
     "ceil_pad_drop", "large_k3_s2_p1", "unbatched")]
 
 
-@pytest.mark.parametrize("kind", ["ties", "nan"])
+@pytest.mark.parametrize("kind", ["ties", "ties_finite", "nan", "nan_one_plane"])
 @pytest.mark.parametrize("case", _ids(TIE_NAN_CASES))
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_max_pool2d_ties_and_nan(fast, kernel_set, dtype, case, kind):
@@ -190,7 +198,7 @@ def test_max_pool2d_ties_and_nan(fast, kernel_set, dtype, case, kind):
     check_max(fast, 2, case, dtype, kind)
 
 
-@pytest.mark.parametrize("kind", ["ties", "nan"])
+@pytest.mark.parametrize("kind", ["ties", "ties_finite", "nan", "nan_one_plane"])
 @pytest.mark.parametrize("case", _ids([MAX1D[0], MAX1D[2], MAX1D[3]]))
 def test_max_pool1d_ties_and_nan(fast, kernel_set, case, kind):
     check_max(fast, 1, case, np.float32, kind)

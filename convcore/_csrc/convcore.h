@@ -45,12 +45,14 @@ unsigned cc_cpu_features(void);
  * pack2d(rows, len, src, sld, dst): dst[r*len + i] = src[r*sld + i].
  * max_update(_tap), add, gather2d: one pooling window tap over a run of
  *   outputs, and the strided copy that builds the phase planes (see
- *   ukernels.inc.c and _pool.pyx).
+ *   ukernels.inc.c and _pool.pyx); max_taps: all of a max window's taps in
+ *   one pass, for planes without NaN.
  * relu, leaky_relu, leaky_relu_bwd, sigmoid, sigmoid_bwd, tanh_bwd:
  *   elementwise.
  * fma_probe, stream_sum, stream_copy: the peak probes of the benchmark
  *   report (FMA throughput with fma_chains chains, read and copy bandwidth;
- *   see ukernels.inc.c).
+ *   see ukernels.inc.c); stream_sum also tells max pooling which planes
+ *   hold no NaN (a finite sum).
  */
 typedef struct {
     const char *name;
@@ -75,6 +77,8 @@ typedef struct {
     void (*max_update)(size_t n, const float *v, float *cur);
     void (*max_update_tap)(size_t n, const float *v, float *cur, int32_t *tap,
                            int32_t id);
+    void (*max_taps)(size_t n, size_t ntaps, const ptrdiff_t *off,
+                     const float *x, float *y, int32_t *tap);
     void (*add)(size_t n, const float *v, float *cur);
     void (*gather2d)(size_t rows, size_t n, const float *x, size_t xld,
                      size_t incx, float *y, size_t yld);
@@ -116,6 +120,8 @@ typedef struct {
     void (*max_update)(size_t n, const double *v, double *cur);
     void (*max_update_tap)(size_t n, const double *v, double *cur, int32_t *tap,
                            int32_t id);
+    void (*max_taps)(size_t n, size_t ntaps, const ptrdiff_t *off,
+                     const double *x, double *y, int32_t *tap);
     void (*add)(size_t n, const double *v, double *cur);
     void (*gather2d)(size_t rows, size_t n, const double *x, size_t xld,
                      size_t incx, double *y, size_t yld);

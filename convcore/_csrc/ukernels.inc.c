@@ -33,6 +33,7 @@
 #define PACK2D CC_FN(_pack2d)
 #define MAX_UPDATE CC_FN(_max_update)
 #define MAX_UPDATE_TAP CC_FN(_max_update_tap)
+#define MAX_TAPS CC_FN(_max_taps)
 #define ADD CC_FN(_add)
 #define GATHER2D CC_FN(_gather2d)
 #define RELU CC_FN(_relu)
@@ -245,13 +246,6 @@ static void TAPS(size_t rows, size_t n, size_t ntaps,
     }
 }
 
-/* Pooling, one window tap over a rows x n block of outputs (output row o
- * reads v + o*vld, writes cur + o*cld):
- * max_update2d takes v where v > cur, or where v is NaN and cur is not
- *   (strict >: ties keep the first maximum in window order; the first NaN
- *   wins and stays); with idx (same layout as cur) the taken position
- *   pos0 + o*row_step + i*step is recorded.
- * add2d: cur += v. gather2d: y[o*yld + i] = x[o*xld + i*incx]. */
 /* Pooling over whole planes: the drivers lay the output out Lp wide, so a
  * window tap is one long contiguous run (see convcore/_pool.pyx).
  * max_update takes v where v > cur, or where v is NaN and cur is not
@@ -273,6 +267,62 @@ static void MAX_UPDATE_TAP(size_t n, const T *restrict v, T *restrict cur,
         int take = MAX_TAKE(v[i], cur[i]);
         cur[i] = take ? v[i] : cur[i];
         tap[i] = take ? id : tap[i];
+    }
+}
+
+/* All window taps at once, for planes without NaN (the driver checks):
+ * y[i] = the max over t < ntaps, in order, of x[off[t] + i] (strict >:
+ * ties keep the first tap), held in registers across the taps; with tap,
+ * tap[i] = the t taken. One compare and select per tap and vector, where
+ * max_update's NaN rule costs four mask operations. */
+static void MAX_TAPS(size_t n, size_t ntaps, const ptrdiff_t *restrict off,
+                     const T *restrict x, T *restrict y,
+                     int32_t *restrict tap)
+{
+    size_t i = 0;
+#if VL > 1
+    /* integer lanes as wide as T's: comparison results, tap numbers */
+    typedef __typeof__(_Generic((T)0, float: (int32_t)0, default: (int64_t)0))
+        TI;
+    typedef TI MASK __attribute__((vector_size(VL * sizeof(T))));
+    for (; i + 2 * VL <= n; i += 2 * VL) {
+        const T *p = x + off[0] + i;
+        VEC m0 = *(const UVEC *)p, m1 = *(const UVEC *)(p + VL);
+        MASK id0 = {0}, id1 = {0};
+        for (size_t t = 1; t < ntaps; t++) {
+            p = x + off[t] + i;
+            VEC v0 = *(const UVEC *)p, v1 = *(const UVEC *)(p + VL);
+            MASK k0 = v0 > m0, k1 = v1 > m1;
+            m0 = (VEC)(((MASK)v0 & k0) | ((MASK)m0 & ~k0));
+            m1 = (VEC)(((MASK)v1 & k1) | ((MASK)m1 & ~k1));
+            if (tap != NULL) {
+                MASK tv = (MASK){0} + (TI)t;
+                id0 = (tv & k0) | (id0 & ~k0);
+                id1 = (tv & k1) | (id1 & ~k1);
+            }
+        }
+        *(UVEC *)(y + i) = m0;
+        *(UVEC *)(y + i + VL) = m1;
+        if (tap != NULL)
+            for (int j = 0; j < VL; j++) {
+                tap[i + j] = (int32_t)id0[j];
+                tap[i + VL + j] = (int32_t)id1[j];
+            }
+    }
+#endif
+    for (; i < n; i++) {
+        T m = x[off[0] + i];
+        int32_t id = 0;
+        for (size_t t = 1; t < ntaps; t++) {
+            T v = x[off[t] + i];
+            if (v > m) {
+                m = v;
+                id = (int32_t)t;
+            }
+        }
+        y[i] = m;
+        if (tap != NULL)
+            tap[i] = id;
     }
 }
 
@@ -632,7 +682,7 @@ const KSET_TYPE KSET = {
     GEMM,
 #undef GMR
     DOT, AXPY, AXPY_SCATTER, TAPS, DOT_STRIDED, GATHER, PACK2D,
-    MAX_UPDATE, MAX_UPDATE_TAP, ADD, GATHER2D, RELU, LEAKY, LEAKY_BWD, SIGMOID, SIGMOID_BWD, TANH_BWD,
+    MAX_UPDATE, MAX_UPDATE_TAP, MAX_TAPS, ADD, GATHER2D, RELU, LEAKY, LEAKY_BWD, SIGMOID, SIGMOID_BWD, TANH_BWD,
     FMA_CHAINS, FMA_PROBE, STREAM_SUM, STREAM_COPY,
 };
 
@@ -658,6 +708,7 @@ const KSET_TYPE KSET = {
 #undef PACK2D
 #undef MAX_UPDATE
 #undef MAX_UPDATE_TAP
+#undef MAX_TAPS
 #undef ADD
 #undef GATHER2D
 #undef RELU
