@@ -22,7 +22,7 @@ from libc.stddef cimport ptrdiff_t
 from libc.string cimport memcpy, memset
 
 from convcore._conv cimport (
-    k_add, k_axpy_scatter, k_gather2d, k_max_taps, k_max_update,
+    k_add, k_axpy_scatter, k_gather2d, k_max_taps, k_taps, k_max_update,
     k_max_update_tap, k_stream_sum)
 from convcore._openmp cimport omp_get_thread_num, task_threads
 from convcore._util cimport cdiv as _cdiv, imax as _imax, imin as _imin
@@ -99,6 +99,18 @@ cdef inline const floating *_tap(const floating *buf, const Pool *q,
             + (r // q.SH) * q.Lp + c // q.SW)
 
 
+cdef Py_ssize_t[::1] _tap_offsets(const Pool *q, const floating *buf):
+    """Window tap (kh, kw) as an offset into a task's phase planes, at
+    kh * KW + kw (the same for every task: buffers differ by a base)."""
+    offa = np.empty(q.KH * q.KW, dtype=np.intp)
+    cdef Py_ssize_t[::1] off = offa
+    cdef Py_ssize_t kh, kw
+    for kh in range(q.KH):
+        for kw in range(q.KW):
+            off[kh * q.KW + kw] = _tap(buf, q, kh, kw) - buf
+    return off
+
+
 cdef Py_ssize_t _ws_size(const Pool *q) noexcept nogil:
     """Per-thread workspace: phase planes, then the Lp-wide outputs."""
     return q.SH * q.SW * q.PL + q.OH * q.Lp
@@ -172,12 +184,7 @@ def max_pool2d_fwd(const floating[:, :, ::1] x, floating[:, :, ::1] out,
     cdef int64_t *ip = NULL if idx is None else &idx[0, 0, 0]
     cdef Py_ssize_t osz = q.OH * q.OW
     # window tap (kh, kw) as an offset into a task's phase planes
-    offa = np.empty(q.KH * q.KW, dtype=np.intp)
-    cdef Py_ssize_t[::1] offv = offa
-    cdef Py_ssize_t kh, kw
-    for kh in range(q.KH):
-        for kw in range(q.KW):
-            offv[kh * q.KW + kw] = _tap(ws0, &q, kh, kw) - ws0
+    cdef Py_ssize_t[::1] offv = _tap_offsets(&q, ws0)
     cdef int tid
     with nogil, parallel(num_threads=nt):
         tid = omp_get_thread_num()
@@ -221,16 +228,15 @@ def max_pool2d_bwd(const floating[:, :, ::1] gout, const int64_t[:, :, ::1] idx,
 
 cdef void _avg_task(const Pool *q, const floating *x, floating *out,
                     const floating *dh, const floating *dw,
+                    const ptrdiff_t *off, const floating *ones,
                     floating *buf) noexcept nogil:
-    """One plane; padding holds zeros."""
-    cdef Py_ssize_t i, j, kh, kw, n = q.OH * q.Lp
+    """One plane; padding holds zeros. The window sums in one pass: the
+    depthwise taps kernel with unit weights (0 + x0 + x1 + ... in tap
+    order, exact like adding the taps one by one)."""
+    cdef Py_ssize_t i, j, n = q.OH * q.Lp
     cdef floating *wide = buf + q.SH * q.SW * q.PL
     _phase_planes(x, q, 0, buf)
-    for i in range(n):
-        wide[i] = 0
-    for kh in range(q.KH):
-        for kw in range(q.KW):
-            k_add(n, _tap(buf, q, kh, kw), wide)
+    k_taps(1, n, q.KH * q.KW, off, ones, buf, 0, 0, wide, 0)
     for i in range(q.OH):
         for j in range(q.OW):
             out[i * q.OW + j] = wide[i * q.Lp + j] / (dh[i] * dw[j])
@@ -250,9 +256,12 @@ def avg_pool2d_fwd(const floating[:, :, ::1] x, floating[:, :, ::1] out,
     ws = np.empty(per * nt, dtype=np.float32 if floating is float else np.float64)
     cdef floating[::1] wsv = ws
     cdef floating *ws0 = &wsv[0]
+    cdef Py_ssize_t[::1] offv = _tap_offsets(&q, ws0)
+    cdef floating[::1] ones = np.ones(q.KH * q.KW, dtype=ws.dtype)
     with nogil, parallel(num_threads=nt):
         for t in prange(planes, schedule='dynamic'):
             _avg_task(&q, &x[t, 0, 0], &out[t, 0, 0], &div_h[0], &div_w[0],
+                      <const ptrdiff_t *>&offv[0], &ones[0],
                       ws0 + omp_get_thread_num() * per)
 
 
