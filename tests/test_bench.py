@@ -276,7 +276,8 @@ def test_unbuilt_source_tree_hands_over_to_the_built_copy(tmp_path):
     src = tmp_path / "convcore"
     src.mkdir()
     init = os.path.join(os.path.dirname(os.path.abspath(convcore.__file__)), "__init__.py")
-    src.joinpath("__init__.py").write_text(open(init).read())
+    with open(init) as f:
+        src.joinpath("__init__.py").write_text(f.read())
     built_parent = os.path.dirname(os.path.dirname(os.path.abspath(convcore.__file__)))
     code = "import convcore; print(convcore.__path__[0]); print(convcore.get_num_threads())"
     env = dict(os.environ, PYTHONPATH=built_parent)
