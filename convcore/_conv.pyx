@@ -63,6 +63,10 @@ cdef enum:
 # bwd_weights: the most lane-partial bytes a task keeps across chunks
 cdef enum:
     VBUF_BYTES = 256 * 1024
+# bwd_weights: bytes of a chunk's working set in L2 (dout rows, columns,
+# lane partials), which sets the k-block width
+cdef enum:
+    WGRAD_L2_BYTES = 640 * 1024
 # bytes of a task's packed column panel: kept well inside the 1 MiB L2
 cdef enum:
     PANEL_BYTES = 192 * 1024
@@ -898,9 +902,16 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
     _tile_dims(ks, &MR, &MR2, &NR, &DMR, &DNR, &DVL, &DPL, floating is float)
     cdef Py_ssize_t Q = g.N * g.P
     cdef Py_ssize_t PC = _imin(PC_MAX, _cdiv(Q, ALIGN) * ALIGN)
-    # k blocks of at most 8 dot tiles, balanced (each block streams all of
-    # dout once, so a nearly empty last block would cost as much as a full)
-    cdef Py_ssize_t nkb = _cdiv(g.K, 8 * DNR)
+    # k blocks as wide as a chunk's working set (dout rows, column rows and
+    # lane partials) allows in L2, at least 8 dot tiles: each block streams
+    # all of dout once more (from memory, for large layers); balanced, as a
+    # nearly empty last block would cost as much as a full one. (1x1 layers
+    # read their columns in place, and measured slower with wide blocks.)
+    cdef Py_ssize_t mp0 = _cdiv(g.OCg, DMR) * DMR
+    cdef Py_ssize_t kfit = 0 if _pointwise(&g) else (
+        (<Py_ssize_t>WGRAD_L2_BYTES // sizeof(floating) - mp0 * PC)
+        // (PC + mp0 * DPL))
+    cdef Py_ssize_t nkb = _cdiv(g.K, _imax(8 * DNR, kfit // DNR * DNR))
     cdef Py_ssize_t KT = _cdiv(_cdiv(g.K, nkb), DNR) * DNR
     nkb = _cdiv(g.K, KT)
     cdef Py_ssize_t S = _imax(1, _imin(_cdiv(Q, PC),
