@@ -76,6 +76,15 @@ cdef inline void k_gather2d(Py_ssize_t rows, Py_ssize_t n, const floating *x,
         kernels_f64().gather2d(rows, n, x, xld, incx, y, yld)
 
 
+cdef inline void k_deint2d(Py_ssize_t rows, Py_ssize_t n, const floating *x,
+                           Py_ssize_t xld, floating *y0, floating *y1,
+                           Py_ssize_t yld) noexcept nogil:
+    if floating is float:
+        kernels_f32().deint2d(rows, n, x, xld, y0, y1, yld)
+    else:
+        kernels_f64().deint2d(rows, n, x, xld, y0, y1, yld)
+
+
 cdef inline void k_max_update(Py_ssize_t n, const floating *v,
                               floating *cur) noexcept nogil:
     if floating is float:

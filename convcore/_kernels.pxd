@@ -34,6 +34,8 @@ cdef extern from "convcore.h" nogil:
         void (*add)(size_t n, const float *v, float *cur) noexcept nogil
         void (*gather2d)(size_t rows, size_t n, const float *x, size_t xld,
                          size_t incx, float *y, size_t yld) noexcept nogil
+        void (*deint2d)(size_t rows, size_t n, const float *x, size_t xld,
+                        float *y0, float *y1, size_t yld) noexcept nogil
         void (*relu)(size_t n, const float *x, float *y) noexcept nogil
         void (*leaky_relu)(size_t n, const float *x, float slope,
                            float *y) noexcept nogil
@@ -78,6 +80,8 @@ cdef extern from "convcore.h" nogil:
         void (*add)(size_t n, const double *v, double *cur) noexcept nogil
         void (*gather2d)(size_t rows, size_t n, const double *x, size_t xld,
                          size_t incx, double *y, size_t yld) noexcept nogil
+        void (*deint2d)(size_t rows, size_t n, const double *x, size_t xld,
+                        double *y0, double *y1, size_t yld) noexcept nogil
         void (*relu)(size_t n, const double *x, double *y) noexcept nogil
         void (*leaky_relu)(size_t n, const double *x, double slope,
                            double *y) noexcept nogil

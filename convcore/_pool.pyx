@@ -22,7 +22,7 @@ from libc.stddef cimport ptrdiff_t
 from libc.string cimport memcpy, memset
 
 from convcore._conv cimport (
-    k_add, k_axpy_scatter, k_gather2d, k_max_taps, k_taps, k_max_update,
+    k_add, k_axpy_scatter, k_deint2d, k_gather2d, k_max_taps, k_taps, k_max_update,
     k_max_update_tap, k_stream_sum)
 from convcore._openmp cimport omp_get_thread_num, task_threads
 from convcore._util cimport cdiv as _cdiv, imax as _imax, imin as _imin
@@ -64,7 +64,8 @@ cdef void _phase_planes(const floating *x, const Pool *q, floating pad,
     phase plane ((kh*DH) % SH, (kw*DW) % SW) at row oh + (kh*DH) // SH,
     column ow + (kw*DW) // SW: with outputs laid out Lp wide, a tap is one
     contiguous run for every output of the plane, whatever the stride."""
-    cdef Py_ssize_t rh, rw, i, m, lo, hi, i0, i1
+    cdef Py_ssize_t rh, rw, i, m, lo, hi, i0, i1, mc, nc
+    cdef Py_ssize_t lo0, hi0, lo1, hi1
     cdef floating *ph
     for rh in range(q.SH):
         # rows i whose input row i*SH + rh - PH lies in [0, H)
@@ -85,7 +86,40 @@ cdef void _phase_planes(const floating *x, const Pool *q, floating pad,
                         ph[i * q.Lp + m] = pad
             for m in range(q.Hq * q.Lp, q.PL):
                 ph[m] = pad
-            if hi > lo and i1 > i0:
+        if i1 <= i0:
+            continue
+        if q.SW == 2:
+            # both column phases in one pass over each row: output m of
+            # phase rw reads column 2m + rw - PW, so [mc, mc + nc) is read
+            # as one run; the (at most one) outputs at either end that only
+            # one phase has go through the gather
+            lo0 = _imin(q.Lp, _imax(0, _cdiv(q.PW, 2)))
+            hi0 = _imin(q.Lp, _imax(lo0, _cdiv(q.W + q.PW, 2)))
+            lo1 = _imin(q.Lp, _imax(0, _cdiv(q.PW - 1, 2)))
+            hi1 = _imin(q.Lp, _imax(lo1, _cdiv(q.W + q.PW - 1, 2)))
+            mc = _imax(lo0, lo1)
+            nc = _imax(0, _imin(hi0, hi1) - mc)
+            if nc > 0:
+                k_deint2d(i1 - i0, nc,
+                          x + (i0 * q.SH + rh - q.PH) * q.W + 2 * mc - q.PW,
+                          q.SH * q.W, buf + (rh * 2) * q.PL + i0 * q.Lp + mc,
+                          buf + (rh * 2 + 1) * q.PL + i0 * q.Lp + mc, q.Lp)
+            for rw in range(2):
+                lo = lo1 if rw else lo0
+                hi = hi1 if rw else hi0
+                ph = buf + (rh * 2 + rw) * q.PL
+                for m in range(lo, hi):
+                    if nc > 0 and mc <= m < mc + nc:
+                        continue
+                    for i in range(i0, i1):
+                        ph[i * q.Lp + m] = x[(i * q.SH + rh - q.PH) * q.W
+                                             + m * 2 + rw - q.PW]
+            continue
+        for rw in range(q.SW):
+            ph = buf + (rh * q.SW + rw) * q.PL
+            lo = _imin(q.Lp, _imax(0, _cdiv(q.PW - rw, q.SW)))
+            hi = _imin(q.Lp, _imax(lo, _cdiv(q.W + q.PW - rw, q.SW)))
+            if hi > lo:
                 k_gather2d(i1 - i0, hi - lo,
                            x + (i0 * q.SH + rh - q.PH) * q.W + lo * q.SW + rw - q.PW,
                            q.SH * q.W, q.SW, ph + i0 * q.Lp + lo, q.Lp)

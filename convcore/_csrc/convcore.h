@@ -45,7 +45,8 @@ unsigned cc_cpu_features(void);
  * pack2d(rows, len, src, sld, dst): dst[r*len + i] = src[r*sld + i].
  * max_update(_tap), add, gather2d: one pooling window tap over a run of
  *   outputs, and the strided copy that builds the phase planes (see
- *   ukernels.inc.c and _pool.pyx); max_taps: all of a max window's taps in
+ *   ukernels.inc.c and _pool.pyx; deint2d splits stride-2 rows into both
+ *   column phases at once); max_taps: all of a max window's taps in
  *   one pass, for planes without NaN.
  * relu, leaky_relu, leaky_relu_bwd, sigmoid, sigmoid_bwd, tanh_bwd:
  *   elementwise.
@@ -82,6 +83,8 @@ typedef struct {
     void (*add)(size_t n, const float *v, float *cur);
     void (*gather2d)(size_t rows, size_t n, const float *x, size_t xld,
                      size_t incx, float *y, size_t yld);
+    void (*deint2d)(size_t rows, size_t n, const float *x, size_t xld,
+                    float *y0, float *y1, size_t yld);
     void (*relu)(size_t n, const float *x, float *y);
     void (*leaky_relu)(size_t n, const float *x, float slope, float *y);
     void (*leaky_relu_bwd)(size_t n, const float *g, const float *x, float slope,
@@ -125,6 +128,8 @@ typedef struct {
     void (*add)(size_t n, const double *v, double *cur);
     void (*gather2d)(size_t rows, size_t n, const double *x, size_t xld,
                      size_t incx, double *y, size_t yld);
+    void (*deint2d)(size_t rows, size_t n, const double *x, size_t xld,
+                    double *y0, double *y1, size_t yld);
     void (*relu)(size_t n, const double *x, double *y);
     void (*leaky_relu)(size_t n, const double *x, double slope, double *y);
     void (*leaky_relu_bwd)(size_t n, const double *g, const double *x, double slope,

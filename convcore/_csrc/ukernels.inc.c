@@ -36,6 +36,7 @@
 #define MAX_TAPS CC_FN(_max_taps)
 #define ADD CC_FN(_add)
 #define GATHER2D CC_FN(_gather2d)
+#define DEINT2D CC_FN(_deint2d)
 #define RELU CC_FN(_relu)
 #define LEAKY CC_FN(_leaky_relu)
 #define LEAKY_BWD CC_FN(_leaky_relu_bwd)
@@ -343,11 +344,14 @@ static void ADD(size_t n, const T *restrict v, T *restrict cur)
 #define CC_MASK __mmask16
 #define CC_EVEN _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, \
                                   24, 26, 28, 30)
+#define CC_ODD _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, \
+                                 25, 27, 29, 31)
 #else
 #define CC_PS pd
 #define CC_SI epi64
 #define CC_MASK __mmask8
 #define CC_EVEN _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14)
+#define CC_ODD _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15)
 #endif
 #define CC_I(op) CC_CAT5(_mm512_, op, _, CC_PS, )
 static inline CC_MASK CC_FN(_lanes)(size_t k)
@@ -371,17 +375,48 @@ static inline void CC_FN(_deinterleave)(size_t n, const T *restrict x,
                                              CC_I(maskz_loadu)(mb, x + 2 * i + VL)));
     }
 }
+/* y0[i] = x[2i], y1[i] = x[2i + 1], i < n: both phases from one pair of
+ * loads; never reads past x[2n - 1]. */
+static inline void CC_FN(_deinterleave2)(size_t n, const T *restrict x,
+                                         T *restrict y0, T *restrict y1)
+{
+    const __m512i even = CC_EVEN, odd = CC_ODD;
+    size_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        __typeof__(CC_I(loadu)(x)) a = CC_I(loadu)(x + 2 * i),
+                                   b = CC_I(loadu)(x + 2 * i + VL);
+        CC_I(storeu)(y0 + i, CC_I(permutex2var)(a, even, b));
+        CC_I(storeu)(y1 + i, CC_I(permutex2var)(a, odd, b));
+    }
+    if (i < n) {
+        size_t r = n - i, need = 2 * r;
+        CC_MASK ma = CC_FN(_lanes)(need), mb = CC_FN(_lanes)(need > VL ? need - VL : 0);
+        __typeof__(CC_I(loadu)(x)) a = CC_I(maskz_loadu)(ma, x + 2 * i),
+                                   b = CC_I(maskz_loadu)(mb, x + 2 * i + VL);
+        CC_I(mask_storeu)(y0 + i, CC_FN(_lanes)(r), CC_I(permutex2var)(a, even, b));
+        CC_I(mask_storeu)(y1 + i, CC_FN(_lanes)(r), CC_I(permutex2var)(a, odd, b));
+    }
+}
 #define DEINTERLEAVE CC_FN(_deinterleave)
 #undef CC_PS
 #undef CC_SI
 #undef CC_MASK
 #undef CC_EVEN
+#undef CC_ODD
 #else
 static inline void CC_FN(_deinterleave)(size_t n, const T *restrict x,
                                         T *restrict y)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = x[2 * i];
+}
+static inline void CC_FN(_deinterleave2)(size_t n, const T *restrict x,
+                                         T *restrict y0, T *restrict y1)
+{
+    for (size_t i = 0; i < n; i++) {
+        y0[i] = x[2 * i];
+        y1[i] = x[2 * i + 1];
+    }
 }
 #define DEINTERLEAVE CC_FN(_deinterleave)
 #endif
@@ -409,6 +444,15 @@ static void GATHER2D(size_t rows, size_t n, const T *restrict x, size_t xld,
         if (m < n)
             CC_FN(_gather_row)(m ? n - VL : 0, n, x, incx, y);
     }
+}
+
+/* deint2d: y0[o*yld + i] = x[o*xld + 2i], y1[o*yld + i] = x[o*xld + 2i + 1]
+ * (i < n): a stride-2 row's two column phases in one pass. */
+static void DEINT2D(size_t rows, size_t n, const T *restrict x, size_t xld,
+                    T *restrict y0, T *restrict y1, size_t yld)
+{
+    for (size_t o = 0; o < rows; o++, x += xld, y0 += yld, y1 += yld)
+        CC_FN(_deinterleave2)(n, x, y0, y1);
 }
 
 /* Elementwise activations and their gradients (x: input, y: output). */
@@ -682,7 +726,7 @@ const KSET_TYPE KSET = {
     GEMM,
 #undef GMR
     DOT, AXPY, AXPY_SCATTER, TAPS, DOT_STRIDED, GATHER, PACK2D,
-    MAX_UPDATE, MAX_UPDATE_TAP, MAX_TAPS, ADD, GATHER2D, RELU, LEAKY, LEAKY_BWD, SIGMOID, SIGMOID_BWD, TANH_BWD,
+    MAX_UPDATE, MAX_UPDATE_TAP, MAX_TAPS, ADD, GATHER2D, DEINT2D, RELU, LEAKY, LEAKY_BWD, SIGMOID, SIGMOID_BWD, TANH_BWD,
     FMA_CHAINS, FMA_PROBE, STREAM_SUM, STREAM_COPY,
 };
 
@@ -711,6 +755,7 @@ const KSET_TYPE KSET = {
 #undef MAX_TAPS
 #undef ADD
 #undef GATHER2D
+#undef DEINT2D
 #undef RELU
 #undef LEAKY
 #undef LEAKY_BWD
