@@ -85,6 +85,15 @@ cdef inline void k_deint2d(Py_ssize_t rows, Py_ssize_t n, const floating *x,
         kernels_f64().deint2d(rows, n, x, xld, y0, y1, yld)
 
 
+cdef inline void k_int2d(Py_ssize_t rows, Py_ssize_t n, const floating *y0,
+                         const floating *y1, Py_ssize_t yld, floating *x,
+                         Py_ssize_t xld) noexcept nogil:
+    if floating is float:
+        kernels_f32().int2d(rows, n, y0, y1, yld, x, xld)
+    else:
+        kernels_f64().int2d(rows, n, y0, y1, yld, x, xld)
+
+
 cdef inline void k_max_update(Py_ssize_t n, const floating *v,
                               floating *cur) noexcept nogil:
     if floating is float:

@@ -36,6 +36,8 @@ cdef extern from "convcore.h" nogil:
                          size_t incx, float *y, size_t yld) noexcept nogil
         void (*deint2d)(size_t rows, size_t n, const float *x, size_t xld,
                         float *y0, float *y1, size_t yld) noexcept nogil
+        void (*int2d)(size_t rows, size_t n, const float *y0, const float *y1,
+                      size_t yld, float *x, size_t xld) noexcept nogil
         void (*relu)(size_t n, const float *x, float *y) noexcept nogil
         void (*leaky_relu)(size_t n, const float *x, float slope,
                            float *y) noexcept nogil
@@ -82,6 +84,8 @@ cdef extern from "convcore.h" nogil:
                          size_t incx, double *y, size_t yld) noexcept nogil
         void (*deint2d)(size_t rows, size_t n, const double *x, size_t xld,
                         double *y0, double *y1, size_t yld) noexcept nogil
+        void (*int2d)(size_t rows, size_t n, const double *y0, const double *y1,
+                      size_t yld, double *x, size_t xld) noexcept nogil
         void (*relu)(size_t n, const double *x, double *y) noexcept nogil
         void (*leaky_relu)(size_t n, const double *x, double slope,
                            double *y) noexcept nogil

@@ -22,7 +22,7 @@ from libc.stddef cimport ptrdiff_t
 from libc.string cimport memcpy, memset
 
 from convcore._conv cimport (
-    k_add, k_axpy_scatter, k_deint2d, k_gather2d, k_max_taps, k_taps, k_max_update,
+    k_add, k_axpy_scatter, k_deint2d, k_gather2d, k_int2d, k_max_taps, k_taps, k_max_update,
     k_max_update_tap, k_stream_sum)
 from convcore._openmp cimport omp_get_thread_num, task_threads
 from convcore._util cimport cdiv as _cdiv, imax as _imax, imin as _imin
@@ -56,6 +56,20 @@ cdef Pool _pool(Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
     return q
 
 
+cdef void _cols2(const Pool *q, Py_ssize_t *lohi, Py_ssize_t *mc,
+                 Py_ssize_t *nc) noexcept nogil:
+    """SW == 2: phase rw's columns m in [lohi[2rw], lohi[2rw+1]) read input
+    column 2m + rw - PW; [mc, mc + nc) is what both phases have, a run of
+    2*nc input columns from 2*mc - PW (the ends differ by one at most)."""
+    cdef Py_ssize_t rw
+    for rw in range(2):
+        lohi[2 * rw] = _imin(q.Lp, _imax(0, _cdiv(q.PW - rw, 2)))
+        lohi[2 * rw + 1] = _imin(q.Lp, _imax(lohi[2 * rw],
+                                             _cdiv(q.W + q.PW - rw, 2)))
+    mc[0] = _imax(lohi[0], lohi[2])
+    nc[0] = _imax(0, _imin(lohi[1], lohi[3]) - mc[0])
+
+
 cdef void _phase_planes(const floating *x, const Pool *q, floating pad,
                         floating *buf) noexcept nogil:
     """Phase plane (rh, rw) at buf + (rh*SW + rw)*PL holds the padded plane's
@@ -65,7 +79,7 @@ cdef void _phase_planes(const floating *x, const Pool *q, floating pad,
     column ow + (kw*DW) // SW: with outputs laid out Lp wide, a tap is one
     contiguous run for every output of the plane, whatever the stride."""
     cdef Py_ssize_t rh, rw, i, m, lo, hi, i0, i1, mc, nc
-    cdef Py_ssize_t lo0, hi0, lo1, hi1
+    cdef Py_ssize_t lohi[4]
     cdef floating *ph
     for rh in range(q.SH):
         # rows i whose input row i*SH + rh - PH lies in [0, H)
@@ -93,22 +107,15 @@ cdef void _phase_planes(const floating *x, const Pool *q, floating pad,
             # phase rw reads column 2m + rw - PW, so [mc, mc + nc) is read
             # as one run; the (at most one) outputs at either end that only
             # one phase has go through the gather
-            lo0 = _imin(q.Lp, _imax(0, _cdiv(q.PW, 2)))
-            hi0 = _imin(q.Lp, _imax(lo0, _cdiv(q.W + q.PW, 2)))
-            lo1 = _imin(q.Lp, _imax(0, _cdiv(q.PW - 1, 2)))
-            hi1 = _imin(q.Lp, _imax(lo1, _cdiv(q.W + q.PW - 1, 2)))
-            mc = _imax(lo0, lo1)
-            nc = _imax(0, _imin(hi0, hi1) - mc)
+            _cols2(q, lohi, &mc, &nc)
             if nc > 0:
                 k_deint2d(i1 - i0, nc,
                           x + (i0 * q.SH + rh - q.PH) * q.W + 2 * mc - q.PW,
                           q.SH * q.W, buf + (rh * 2) * q.PL + i0 * q.Lp + mc,
                           buf + (rh * 2 + 1) * q.PL + i0 * q.Lp + mc, q.Lp)
             for rw in range(2):
-                lo = lo1 if rw else lo0
-                hi = hi1 if rw else hi0
                 ph = buf + (rh * 2 + rw) * q.PL
-                for m in range(lo, hi):
+                for m in range(lohi[2 * rw], lohi[2 * rw + 1]):
                     if nc > 0 and mc <= m < mc + nc:
                         continue
                     for i in range(i0, i1):
@@ -307,15 +314,43 @@ cdef void _avg_bwd_task(const Pool *q, const floating *g, floating *gin,
     planes once per tap (one contiguous run each), then the phase planes
     are interleaved back into gin (zeroed by the caller)."""
     cdef Py_ssize_t i, j, kh, kw, ih, rh, rw, m, lo, hi, n = q.OH * q.Lp
+    cdef Py_ssize_t i0, i1, mc, nc
+    cdef Py_ssize_t lohi[4]
     cdef floating *wide = buf + q.SH * q.SW * q.PL
     cdef floating *src
+    cdef floating *ph
     memset(buf, 0, q.SH * q.SW * q.PL * sizeof(floating))
     for i in range(q.OH):
-        for j in range(q.Lp):
-            wide[i * q.Lp + j] = g[i * q.OW + j] / (dh[i] * dw[j]) if j < q.OW else 0
+        for j in range(q.OW):
+            wide[i * q.Lp + j] = g[i * q.OW + j] / (dh[i] * dw[j])
+        for j in range(q.OW, q.Lp):
+            wide[i * q.Lp + j] = 0
     for kh in range(q.KH):
         for kw in range(q.KW):
             k_add(n, wide, <floating *>_tap(buf, q, kh, kw))
+    if q.SW == 2:
+        # each input cell takes exactly one phase cell (gin is zero): the
+        # two column phases of a row interleaved back in one pass
+        _cols2(q, lohi, &mc, &nc)
+        for rh in range(q.SH):
+            i0 = _imin(q.Hq, _imax(0, _cdiv(q.PH - rh, q.SH)))
+            i1 = _imin(q.Hq, _imax(i0, _cdiv(q.H + q.PH - rh, q.SH)))
+            if i1 <= i0:
+                continue
+            if nc > 0:
+                k_int2d(i1 - i0, nc, buf + (rh * 2) * q.PL + i0 * q.Lp + mc,
+                        buf + (rh * 2 + 1) * q.PL + i0 * q.Lp + mc, q.Lp,
+                        gin + (i0 * q.SH + rh - q.PH) * q.W + 2 * mc - q.PW,
+                        q.SH * q.W)
+            for rw in range(2):
+                ph = buf + (rh * 2 + rw) * q.PL
+                for m in range(lohi[2 * rw], lohi[2 * rw + 1]):
+                    if nc > 0 and mc <= m < mc + nc:
+                        continue
+                    for i in range(i0, i1):
+                        gin[(i * q.SH + rh - q.PH) * q.W + m * 2 + rw
+                            - q.PW] = ph[i * q.Lp + m]
+        return
     for ih in range(_imin(q.H, q.Hq * q.SH - q.PH)):
         rh = (ih + q.PH) % q.SH
         for rw in range(q.SW):

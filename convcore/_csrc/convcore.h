@@ -46,7 +46,7 @@ unsigned cc_cpu_features(void);
  * max_update(_tap), add, gather2d: one pooling window tap over a run of
  *   outputs, and the strided copy that builds the phase planes (see
  *   ukernels.inc.c and _pool.pyx; deint2d splits stride-2 rows into both
- *   column phases at once); max_taps: all of a max window's taps in
+ *   column phases at once, int2d joins them back); max_taps: all of a max window's taps in
  *   one pass, for planes without NaN.
  * relu, leaky_relu, leaky_relu_bwd, sigmoid, sigmoid_bwd, tanh_bwd:
  *   elementwise.
@@ -85,6 +85,8 @@ typedef struct {
                      size_t incx, float *y, size_t yld);
     void (*deint2d)(size_t rows, size_t n, const float *x, size_t xld,
                     float *y0, float *y1, size_t yld);
+    void (*int2d)(size_t rows, size_t n, const float *y0, const float *y1,
+                  size_t yld, float *x, size_t xld);
     void (*relu)(size_t n, const float *x, float *y);
     void (*leaky_relu)(size_t n, const float *x, float slope, float *y);
     void (*leaky_relu_bwd)(size_t n, const float *g, const float *x, float slope,
@@ -130,6 +132,8 @@ typedef struct {
                      size_t incx, double *y, size_t yld);
     void (*deint2d)(size_t rows, size_t n, const double *x, size_t xld,
                     double *y0, double *y1, size_t yld);
+    void (*int2d)(size_t rows, size_t n, const double *y0, const double *y1,
+                  size_t yld, double *x, size_t xld);
     void (*relu)(size_t n, const double *x, double *y);
     void (*leaky_relu)(size_t n, const double *x, double slope, double *y);
     void (*leaky_relu_bwd)(size_t n, const double *g, const double *x, double slope,

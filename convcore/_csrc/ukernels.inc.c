@@ -37,6 +37,7 @@
 #define ADD CC_FN(_add)
 #define GATHER2D CC_FN(_gather2d)
 #define DEINT2D CC_FN(_deint2d)
+#define INT2D CC_FN(_int2d)
 #define RELU CC_FN(_relu)
 #define LEAKY CC_FN(_leaky_relu)
 #define LEAKY_BWD CC_FN(_leaky_relu_bwd)
@@ -346,12 +347,18 @@ static void ADD(size_t n, const T *restrict v, T *restrict cur)
                                   24, 26, 28, 30)
 #define CC_ODD _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, \
                                  25, 27, 29, 31)
+#define CC_ZIPLO _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, \
+                                   6, 22, 7, 23)
+#define CC_ZIPHI _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, \
+                                   29, 14, 30, 15, 31)
 #else
 #define CC_PS pd
 #define CC_SI epi64
 #define CC_MASK __mmask8
 #define CC_EVEN _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14)
 #define CC_ODD _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15)
+#define CC_ZIPLO _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11)
+#define CC_ZIPHI _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15)
 #endif
 #define CC_I(op) CC_CAT5(_mm512_, op, _, CC_PS, )
 static inline CC_MASK CC_FN(_lanes)(size_t k)
@@ -397,12 +404,36 @@ static inline void CC_FN(_deinterleave2)(size_t n, const T *restrict x,
         CC_I(mask_storeu)(y1 + i, CC_FN(_lanes)(r), CC_I(permutex2var)(a, odd, b));
     }
 }
+/* x[2i] = y0[i], x[2i + 1] = y1[i], i < n: the inverse of deinterleave2;
+ * never writes past x[2n - 1]. */
+static inline void CC_FN(_interleave2)(size_t n, const T *restrict y0,
+                                       const T *restrict y1, T *restrict x)
+{
+    const __m512i lo = CC_ZIPLO, hi = CC_ZIPHI;
+    size_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        __typeof__(CC_I(loadu)(x)) a = CC_I(loadu)(y0 + i), b = CC_I(loadu)(y1 + i);
+        CC_I(storeu)(x + 2 * i, CC_I(permutex2var)(a, lo, b));
+        CC_I(storeu)(x + 2 * i + VL, CC_I(permutex2var)(a, hi, b));
+    }
+    if (i < n) {
+        size_t r = n - i, need = 2 * r;
+        CC_MASK m = CC_FN(_lanes)(r);
+        __typeof__(CC_I(loadu)(x)) a = CC_I(maskz_loadu)(m, y0 + i),
+                                   b = CC_I(maskz_loadu)(m, y1 + i);
+        CC_I(mask_storeu)(x + 2 * i, CC_FN(_lanes)(need), CC_I(permutex2var)(a, lo, b));
+        CC_I(mask_storeu)(x + 2 * i + VL, CC_FN(_lanes)(need > VL ? need - VL : 0),
+                          CC_I(permutex2var)(a, hi, b));
+    }
+}
 #define DEINTERLEAVE CC_FN(_deinterleave)
 #undef CC_PS
 #undef CC_SI
 #undef CC_MASK
 #undef CC_EVEN
 #undef CC_ODD
+#undef CC_ZIPLO
+#undef CC_ZIPHI
 #else
 static inline void CC_FN(_deinterleave)(size_t n, const T *restrict x,
                                         T *restrict y)
@@ -416,6 +447,15 @@ static inline void CC_FN(_deinterleave2)(size_t n, const T *restrict x,
     for (size_t i = 0; i < n; i++) {
         y0[i] = x[2 * i];
         y1[i] = x[2 * i + 1];
+    }
+}
+
+static inline void CC_FN(_interleave2)(size_t n, const T *restrict y0,
+                                       const T *restrict y1, T *restrict x)
+{
+    for (size_t i = 0; i < n; i++) {
+        x[2 * i] = y0[i];
+        x[2 * i + 1] = y1[i];
     }
 }
 #define DEINTERLEAVE CC_FN(_deinterleave)
@@ -453,6 +493,15 @@ static void DEINT2D(size_t rows, size_t n, const T *restrict x, size_t xld,
 {
     for (size_t o = 0; o < rows; o++, x += xld, y0 += yld, y1 += yld)
         CC_FN(_deinterleave2)(n, x, y0, y1);
+}
+
+/* int2d, the inverse: x[o*xld + 2i] = y0[o*yld + i], x[o*xld + 2i + 1] =
+ * y1[o*yld + i]. */
+static void INT2D(size_t rows, size_t n, const T *restrict y0,
+                  const T *restrict y1, size_t yld, T *restrict x, size_t xld)
+{
+    for (size_t o = 0; o < rows; o++, x += xld, y0 += yld, y1 += yld)
+        CC_FN(_interleave2)(n, y0, y1, x);
 }
 
 /* Elementwise activations and their gradients (x: input, y: output). */
@@ -726,7 +775,7 @@ const KSET_TYPE KSET = {
     GEMM,
 #undef GMR
     DOT, AXPY, AXPY_SCATTER, TAPS, DOT_STRIDED, GATHER, PACK2D,
-    MAX_UPDATE, MAX_UPDATE_TAP, MAX_TAPS, ADD, GATHER2D, DEINT2D, RELU, LEAKY, LEAKY_BWD, SIGMOID, SIGMOID_BWD, TANH_BWD,
+    MAX_UPDATE, MAX_UPDATE_TAP, MAX_TAPS, ADD, GATHER2D, DEINT2D, INT2D, RELU, LEAKY, LEAKY_BWD, SIGMOID, SIGMOID_BWD, TANH_BWD,
     FMA_CHAINS, FMA_PROBE, STREAM_SUM, STREAM_COPY,
 };
 
@@ -756,6 +805,7 @@ const KSET_TYPE KSET = {
 #undef ADD
 #undef GATHER2D
 #undef DEINT2D
+#undef INT2D
 #undef RELU
 #undef LEAKY
 #undef LEAKY_BWD
