@@ -161,7 +161,7 @@ cdef Py_ssize_t _ws_size(const Pool *q) noexcept nogil:
 
 cdef void _max_task(const Pool *q, const floating *x, floating *out,
                     int64_t *idx, const int64_t *hs, const int64_t *ws,
-                    const ptrdiff_t *off, floating *buf,
+                    const ptrdiff_t *off, const int64_t *toff, floating *buf,
                     int32_t *tap) noexcept nogil:
     """One plane. Padding holds -inf: never taken. A plane whose sum is
     finite holds no NaN (nor inf): all taps run in one pass (max_taps);
@@ -197,10 +197,7 @@ cdef void _max_task(const Pool *q, const floating *x, floating *out,
                     idx[i * q.OW + j] = (-1 if hs[i] < 0 or ws[j] < 0
                                          else hs[i] * q.W + ws[j])
                 else:
-                    kh = t // q.KW
-                    kw = t - kh * q.KW
-                    idx[i * q.OW + j] = ((i * q.SH + kh * q.DH - q.PH) * q.W
-                                         + j * q.SW + kw * q.DW - q.PW)
+                    idx[i * q.OW + j] = i * q.SH * q.W + j * q.SW + toff[t]
 
 
 def max_pool2d_fwd(const floating[:, :, ::1] x, floating[:, :, ::1] out,
@@ -226,13 +223,18 @@ def max_pool2d_fwd(const floating[:, :, ::1] x, floating[:, :, ::1] out,
     cdef Py_ssize_t osz = q.OH * q.OW
     # window tap (kh, kw) as an offset into a task's phase planes
     cdef Py_ssize_t[::1] offv = _tap_offsets(&q, ws0)
+    # window tap t = kh*KW + kw of output (0, 0) as a position in the plane
+    toffa = np.array([(kh * q.DH - q.PH) * q.W + kw * q.DW - q.PW
+                      for kh in range(q.KH) for kw in range(q.KW)],
+                     dtype=np.int64)
+    cdef int64_t[::1] toff = toffa
     cdef int tid
     with nogil, parallel(num_threads=nt):
         tid = omp_get_thread_num()
         for t in prange(planes, schedule='dynamic'):
             _max_task(&q, &x[t, 0, 0], &out[t, 0, 0],
                       NULL if ip == NULL else ip + t * osz, &hs[0], &ws[0],
-                      <const ptrdiff_t *>&offv[0], ws0 + tid * per,
+                      <const ptrdiff_t *>&offv[0], &toff[0], ws0 + tid * per,
                       t0 + tid * q.OH * q.Lp)
 
 
