@@ -56,18 +56,45 @@ cdef Pool _pool(Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
     return q
 
 
-cdef void _cols2(const Pool *q, Py_ssize_t *lohi, Py_ssize_t *mc,
-                 Py_ssize_t *nc) noexcept nogil:
-    """SW == 2: phase rw's columns m in [lohi[2rw], lohi[2rw+1]) read input
-    column 2m + rw - PW; [mc, mc + nc) is what both phases have, a run of
-    2*nc input columns from 2*mc - PW (the ends differ by one at most)."""
-    cdef Py_ssize_t rw
+cdef void _phases2(floating *plane, floating *buf, const Pool *q,
+                   Py_ssize_t rh, Py_ssize_t i0, Py_ssize_t i1,
+                   bint join) noexcept nogil:
+    """SW == 2, phase rows [i0, i1) of row phase rh: split the plane's rows
+    into the two column phase planes (join=False), or join them back into
+    the plane (join=True). Column m of phase rw is input column
+    2m + rw - PW: the columns both phases have are one run of the row
+    (deint2d / int2d, both phases per pair of vectors); the one column at
+    either end that only one phase has is copied on its own."""
+    cdef Py_ssize_t lohi[4]
+    cdef Py_ssize_t rw, m, i, mc, nc
+    cdef floating *ph
     for rw in range(2):
         lohi[2 * rw] = _imin(q.Lp, _imax(0, _cdiv(q.PW - rw, 2)))
         lohi[2 * rw + 1] = _imin(q.Lp, _imax(lohi[2 * rw],
                                              _cdiv(q.W + q.PW - rw, 2)))
-    mc[0] = _imax(lohi[0], lohi[2])
-    nc[0] = _imax(0, _imin(lohi[1], lohi[3]) - mc[0])
+    mc = _imax(lohi[0], lohi[2])
+    nc = _imax(0, _imin(lohi[1], lohi[3]) - mc)
+    if i1 <= i0:
+        return
+    cdef floating *row = plane + (i0 * q.SH + rh - q.PH) * q.W
+    cdef floating *p0 = buf + (rh * 2) * q.PL + i0 * q.Lp
+    cdef floating *p1 = p0 + q.PL
+    if nc > 0 and join:
+        k_int2d(i1 - i0, nc, p0 + mc, p1 + mc, q.Lp, row + 2 * mc - q.PW,
+                q.SH * q.W)
+    elif nc > 0:
+        k_deint2d(i1 - i0, nc, row + 2 * mc - q.PW, q.SH * q.W, p0 + mc,
+                  p1 + mc, q.Lp)
+    for rw in range(2):
+        ph = p1 if rw else p0
+        for m in range(lohi[2 * rw], lohi[2 * rw + 1]):
+            if nc > 0 and mc <= m < mc + nc:
+                continue
+            for i in range(i1 - i0):
+                if join:
+                    row[i * q.SH * q.W + 2 * m + rw - q.PW] = ph[i * q.Lp + m]
+                else:
+                    ph[i * q.Lp + m] = row[i * q.SH * q.W + 2 * m + rw - q.PW]
 
 
 cdef void _phase_planes(const floating *x, const Pool *q, floating pad,
@@ -78,8 +105,7 @@ cdef void _phase_planes(const floating *x, const Pool *q, floating pad,
     phase plane ((kh*DH) % SH, (kw*DW) % SW) at row oh + (kh*DH) // SH,
     column ow + (kw*DW) // SW: with outputs laid out Lp wide, a tap is one
     contiguous run for every output of the plane, whatever the stride."""
-    cdef Py_ssize_t rh, rw, i, m, lo, hi, i0, i1, mc, nc
-    cdef Py_ssize_t lohi[4]
+    cdef Py_ssize_t rh, rw, i, m, lo, hi, i0, i1
     cdef floating *ph
     for rh in range(q.SH):
         # rows i whose input row i*SH + rh - PH lies in [0, H)
@@ -103,24 +129,7 @@ cdef void _phase_planes(const floating *x, const Pool *q, floating pad,
         if i1 <= i0:
             continue
         if q.SW == 2:
-            # both column phases in one pass over each row: output m of
-            # phase rw reads column 2m + rw - PW, so [mc, mc + nc) is read
-            # as one run; the (at most one) outputs at either end that only
-            # one phase has go through the gather
-            _cols2(q, lohi, &mc, &nc)
-            if nc > 0:
-                k_deint2d(i1 - i0, nc,
-                          x + (i0 * q.SH + rh - q.PH) * q.W + 2 * mc - q.PW,
-                          q.SH * q.W, buf + (rh * 2) * q.PL + i0 * q.Lp + mc,
-                          buf + (rh * 2 + 1) * q.PL + i0 * q.Lp + mc, q.Lp)
-            for rw in range(2):
-                ph = buf + (rh * 2 + rw) * q.PL
-                for m in range(lohi[2 * rw], lohi[2 * rw + 1]):
-                    if nc > 0 and mc <= m < mc + nc:
-                        continue
-                    for i in range(i0, i1):
-                        ph[i * q.Lp + m] = x[(i * q.SH + rh - q.PH) * q.W
-                                             + m * 2 + rw - q.PW]
+            _phases2(<floating *>x, buf, q, rh, i0, i1, False)
             continue
         for rw in range(q.SW):
             ph = buf + (rh * q.SW + rw) * q.PL
@@ -316,11 +325,9 @@ cdef void _avg_bwd_task(const Pool *q, const floating *g, floating *gin,
     planes once per tap (one contiguous run each), then the phase planes
     are interleaved back into gin (zeroed by the caller)."""
     cdef Py_ssize_t i, j, kh, kw, ih, rh, rw, m, lo, hi, n = q.OH * q.Lp
-    cdef Py_ssize_t i0, i1, mc, nc
-    cdef Py_ssize_t lohi[4]
+    cdef Py_ssize_t i0, i1
     cdef floating *wide = buf + q.SH * q.SW * q.PL
     cdef floating *src
-    cdef floating *ph
     memset(buf, 0, q.SH * q.SW * q.PL * sizeof(floating))
     for i in range(q.OH):
         for j in range(q.OW):
@@ -332,26 +339,11 @@ cdef void _avg_bwd_task(const Pool *q, const floating *g, floating *gin,
             k_add(n, wide, <floating *>_tap(buf, q, kh, kw))
     if q.SW == 2:
         # each input cell takes exactly one phase cell (gin is zero): the
-        # two column phases of a row interleaved back in one pass
-        _cols2(q, lohi, &mc, &nc)
+        # two column phases of each row joined back in one pass
         for rh in range(q.SH):
             i0 = _imin(q.Hq, _imax(0, _cdiv(q.PH - rh, q.SH)))
             i1 = _imin(q.Hq, _imax(i0, _cdiv(q.H + q.PH - rh, q.SH)))
-            if i1 <= i0:
-                continue
-            if nc > 0:
-                k_int2d(i1 - i0, nc, buf + (rh * 2) * q.PL + i0 * q.Lp + mc,
-                        buf + (rh * 2 + 1) * q.PL + i0 * q.Lp + mc, q.Lp,
-                        gin + (i0 * q.SH + rh - q.PH) * q.W + 2 * mc - q.PW,
-                        q.SH * q.W)
-            for rw in range(2):
-                ph = buf + (rh * 2 + rw) * q.PL
-                for m in range(lohi[2 * rw], lohi[2 * rw + 1]):
-                    if nc > 0 and mc <= m < mc + nc:
-                        continue
-                    for i in range(i0, i1):
-                        gin[(i * q.SH + rh - q.PH) * q.W + m * 2 + rw
-                            - q.PW] = ph[i * q.Lp + m]
+            _phases2(gin, buf, q, rh, i0, i1, True)
         return
     for ih in range(_imin(q.H, q.Hq * q.SH - q.PH)):
         rh = (ih + q.PH) % q.SH
