@@ -8,11 +8,13 @@ float32, integers -> float64) and results are new arrays. Re-exported by
 ``convcore.functional`` and ``convcore``.
 """
 import math
+import sys
 
 import numpy as np
 
 from convcore import _act, _linear, _pool
-from convcore._params import as_array, compute_dtype, memoized, shape_arg, tuple_arg
+from convcore._params import (INDEX_LIMIT, as_array, check_elements, compute_dtype,
+                              memoized, shape_arg, tuple_arg)
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -92,6 +94,17 @@ class _PoolCall:
                     f"than the padded input (input shape {tuple(shape)}, padding "
                     f"{p}); output size would be < 1")
             out.append(o)
+        taps = 1
+        for ki in k:
+            taps *= ki
+        if taps > INDEX_LIMIT:  # window taps are numbered in 32 bits
+            raise ValueError(
+                f"{fn}: a kernel_size {k} window has {taps} cells, more than "
+                f"2**31 - 1")
+        check_elements(fn, "output", self.lead + tuple(out))
+        # one window along a dimension: its stride plays no part (taken as
+        # 1, so a huge one never reaches the kernels' sizes)
+        s = tuple(1 if o == 1 else si for o, si in zip(out, s))
         if nd == 1:
             spatial, out = (1,) + spatial, [1] + out
             k, s, p, d = (1,) + k, (1,) + s, (0,) + p, (1,) + d
@@ -410,13 +423,6 @@ def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None,
                               ceil_mode, count_include_pad)
 
 
-def _adaptive_windows(n_in, n_out):
-    i = np.arange(n_out)
-    start = (i * n_in) // n_out
-    end = -((-(i + 1) * n_in) // n_out)  # ceil
-    return start.astype(np.intp), end.astype(np.intp)
-
-
 def _adaptive_setup(fn, shape, output_size):
     if len(shape) not in (3, 4):
         raise ValueError(
@@ -436,7 +442,11 @@ def _adaptive_setup(fn, shape, output_size):
         raise ValueError(f"{fn}: output_size must be >= 1, got {size}")
     if H < 1 or W < 1:
         raise ValueError(f"{fn}: input spatial size must be >= 1, got {(H, W)}")
-    return size, _adaptive_windows(H, size[0]), _adaptive_windows(W, size[1])
+    check_elements(fn, "output", tuple(shape[:-2]) + size)
+    if size[0] * H > sys.maxsize or size[1] * W > sys.maxsize:
+        raise ValueError(f"{fn}: output_size {size} for input size {(H, W)}: "
+                         "window bounds would overflow 64 bits")
+    return size
 
 
 def adaptive_avg_pool2d(input, output_size):
@@ -458,11 +468,11 @@ def adaptive_avg_pool2d(input, output_size):
     """
     fn = "adaptive_avg_pool2d"
     x, dt = _float_input(fn, "input", input)
-    (OH, OW), (h0, h1), (w0, w1) = _adaptive_setup(fn, x.shape, output_size)
+    OH, OW = _adaptive_setup(fn, x.shape, output_size)
     H, W = x.shape[-2:]
     xp = np.ascontiguousarray(x, dtype=dt).reshape(-1, H, W)
     out = np.empty((xp.shape[0], OH, OW), dtype=dt)
-    _pool.adaptive_avg_pool2d_fwd(xp, out, h0, h1, w0, w1)
+    _pool.adaptive_avg_pool2d_fwd(xp, out)
     return out.reshape(x.shape[:-2] + (OH, OW))
 
 
@@ -480,7 +490,7 @@ def adaptive_avg_pool2d_backward(grad_output, input_shape):
     go = as_array(grad_output, "grad_output", fn)
     dt = compute_dtype(fn, grad_output=go)
     shape = shape_arg(input_shape, "input_shape", fn)
-    (OH, OW), (h0, h1), (w0, w1) = _adaptive_setup(fn, shape, (go.shape[-2:] if go.ndim >= 2 else 1))
+    OH, OW = _adaptive_setup(fn, shape, (go.shape[-2:] if go.ndim >= 2 else 1))
     expected = tuple(shape[:-2]) + (OH, OW)
     if go.shape != expected:
         raise ValueError(f"{fn}: grad_output has shape {go.shape}, expected "
@@ -488,7 +498,7 @@ def adaptive_avg_pool2d_backward(grad_output, input_shape):
     H, W = shape[-2:]
     gp = np.ascontiguousarray(go, dtype=dt).reshape(-1, OH, OW)
     gin = np.zeros((gp.shape[0], H, W), dtype=dt)
-    _pool.adaptive_avg_pool2d_bwd(gp, gin, h0, h1, w0, w1)
+    _pool.adaptive_avg_pool2d_bwd(gp, gin)
     return gin.reshape(shape)
 
 
@@ -731,11 +741,11 @@ def flatten(x, start_dim=1):
     """
     a = as_array(x, "x", "flatten")
     nd = max(a.ndim, 1)
-    try:
-        sd = int(np.int64(start_dim)) if not isinstance(start_dim, bool) else None
-    except (TypeError, ValueError):
-        sd = None
-    if sd is None or not -nd <= sd < nd:
+    if isinstance(start_dim, bool) or not isinstance(start_dim, (int, np.integer)):
+        raise TypeError(f"flatten: start_dim must be an int, got "
+                        f"{type(start_dim).__name__} {start_dim!r}")
+    sd = int(start_dim)
+    if not -nd <= sd < nd:
         raise ValueError(f"flatten: start_dim must be an int in [{-nd}, {nd}), "
                          f"got {start_dim!r} for shape {a.shape}")
     sd %= nd
@@ -764,6 +774,8 @@ def softmax(x, axis=-1):
     a, dt = _float_input("softmax", "x", x)
     ax = _axis("softmax", a, axis)
     a = np.ascontiguousarray(a, dtype=dt)  # results are C-contiguous
+    if a.size == 0:  # an empty axis (or batch): an empty result, as PyTorch
+        return a.copy()
     z = a - a.max(axis=ax, keepdims=True)
     with np.errstate(under="ignore"):
         np.exp(z, out=z)
@@ -783,6 +795,8 @@ def log_softmax(x, axis=-1):
     a, dt = _float_input("log_softmax", "x", x)
     ax = _axis("log_softmax", a, axis)
     a = np.ascontiguousarray(a, dtype=dt)  # results are C-contiguous
+    if a.size == 0:  # an empty axis (or batch): an empty result, as PyTorch
+        return a.copy()
     z = a - a.max(axis=ax, keepdims=True)
     with np.errstate(under="ignore"):
         z -= np.log(np.exp(z).sum(axis=ax, keepdims=True))

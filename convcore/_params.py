@@ -1,6 +1,7 @@
 """Argument normalization and validation: the one place for the output-size
 formula, dtype rules and the error messages users see."""
 import operator
+import sys
 
 import numpy as np
 
@@ -16,6 +17,23 @@ def _int(value, what):
         raise TypeError(
             f"{what} must be an int, got {type(value).__name__} {value!r}"
         ) from None
+
+
+# the largest stride, dilation, padding or kernel span accepted: offsets in
+# the kernels' tables stay far from 64-bit overflow whatever the input size
+INDEX_LIMIT = 2**31 - 1
+
+
+def check_elements(fn, what, shape):
+    """Refuse a result no array could hold (more bytes, at 8 per element,
+    than the address space), before anything sizes a buffer from it."""
+    n = 1
+    for v in shape:
+        n *= int(v)
+    if n > sys.maxsize // 8:
+        raise ValueError(
+            f"{fn}: the {what} would have shape {tuple(int(v) for v in shape)} "
+            f"({n} elements), more than any array can hold")
 
 
 def tuple_arg(value, name, fn, nd):
@@ -82,7 +100,7 @@ def as_array(value, name, fn):
 
 
 def conv_geometry(fn, x_shape, w_shape, stride, padding, dilation, groups, nd,
-                  shown_shape=None):
+                  shown_shape=None, check_size=True):
     """Validate a convolution and return its geometry.
 
     `x_shape` is batched (N, C, *spatial) and `w_shape` (OC, C/groups,
@@ -90,7 +108,9 @@ def conv_geometry(fn, x_shape, w_shape, stride, padding, dilation, groups, nd,
     ``(out_spatial, stride, pad_before, dilation, groups)``, each a tuple of
     `nd` ints except groups; padding 'same' pads `pad_before` on top/left and
     the rest (possibly one more) on bottom/right, as PyTorch does.
-    `shown_shape` is the input shape as the caller gave it (for messages).
+    `shown_shape` is the input shape as the caller gave it (for messages);
+    `check_size=False` skips the output's element count (a layer checking
+    its arguments against a stand-in input).
     """
     shown = tuple(x_shape if shown_shape is None else shown_shape)
     N, C = x_shape[0], x_shape[1]
@@ -151,6 +171,12 @@ def conv_geometry(fn, x_shape, w_shape, stride, padding, dilation, groups, nd,
         if min(pad) < 0:
             raise ValueError(f"{fn}: padding must be >= 0, got {pad}")
         padded = tuple(h + 2 * p for h, p in zip(spatial, pad))
+    for what, v in (("stride", stride), ("dilation", dilation),
+                    ("padding", pad), ("kernel span D*(K-1)+1", span)):
+        if max(v) > INDEX_LIMIT:
+            raise ValueError(
+                f"{fn}: {what} {v} is larger than {INDEX_LIMIT} (2**31 - 1), "
+                "the most a kernel offset may be")
     out = tuple((hp - s) // st + 1 for hp, s, st in zip(padded, span, stride))
     if min(out) < 1 or min(hp - s for hp, s in zip(padded, span)) < 0:
         raise ValueError(
@@ -158,6 +184,8 @@ def conv_geometry(fn, x_shape, w_shape, stride, padding, dilation, groups, nd,
             f"larger than the padded input {padded} (input shape {shown}, "
             f"padding {padding!r}); output size would be < 1"
         )
+    if check_size:
+        check_elements(fn, "output", (N, OC) + out)
     return out, stride, pad, dilation, groups
 
 

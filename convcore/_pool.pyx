@@ -379,13 +379,26 @@ def avg_pool2d_bwd(const floating[:, :, ::1] gout, floating[:, :, ::1] gin,
 
 # ---------------------------------------------------------------- adaptive --
 
+cdef inline Py_ssize_t _win_lo(Py_ssize_t i, Py_ssize_t n_in,
+                               Py_ssize_t n_out) noexcept nogil:
+    """First input index of adaptive window i: floor(i * n_in / n_out)."""
+    return i * n_in // n_out
+
+
+cdef inline Py_ssize_t _win_hi(Py_ssize_t i, Py_ssize_t n_in,
+                               Py_ssize_t n_out) noexcept nogil:
+    """One past its last: ceil((i + 1) * n_in / n_out). (The caller keeps
+    n_out * n_in within int64.)"""
+    return ((i + 1) * n_in + n_out - 1) // n_out
+
+
 def adaptive_avg_pool2d_fwd(const floating[:, :, ::1] x,
-                            floating[:, :, ::1] out,
-                            const Py_ssize_t[::1] h0, const Py_ssize_t[::1] h1,
-                            const Py_ssize_t[::1] w0, const Py_ssize_t[::1] w1):
-    """out[oh, ow] = mean of x[h0[oh]:h1[oh], w0[ow]:w1[ow]]."""
+                            floating[:, :, ::1] out):
+    """out[oh, ow] = mean of x over rows [floor(oh*H/OH), ceil((oh+1)*H/OH))
+    and the columns likewise (windows computed in place: no tables)."""
     cdef Py_ssize_t planes = x.shape[0], OH = out.shape[1], OW = out.shape[2]
-    cdef Py_ssize_t t, oh, ow, i, j
+    cdef Py_ssize_t H = x.shape[1], W = x.shape[2]
+    cdef Py_ssize_t t, oh, ow, i, j, i0, i1, j0, j1
     cdef floating acc
     if planes == 0:
         return
@@ -393,22 +406,25 @@ def adaptive_avg_pool2d_fwd(const floating[:, :, ::1] x,
     with nogil, parallel(num_threads=nt):
         for t in prange(planes, schedule='dynamic'):
             for oh in range(OH):
+                i0 = _win_lo(oh, H, OH)
+                i1 = _win_hi(oh, H, OH)
                 for ow in range(OW):
+                    j0 = _win_lo(ow, W, OW)
+                    j1 = _win_hi(ow, W, OW)
                     acc = 0
-                    for i in range(h0[oh], h1[oh]):
-                        for j in range(w0[ow], w1[ow]):
+                    for i in range(i0, i1):
+                        for j in range(j0, j1):
                             acc = acc + x[t, i, j]
-                    out[t, oh, ow] = acc / ((h1[oh] - h0[oh]) * (w1[ow] - w0[ow]))
+                    out[t, oh, ow] = acc / ((i1 - i0) * (j1 - j0))
 
 
 def adaptive_avg_pool2d_bwd(const floating[:, :, ::1] gout,
-                            floating[:, :, ::1] gin,
-                            const Py_ssize_t[::1] h0, const Py_ssize_t[::1] h1,
-                            const Py_ssize_t[::1] w0, const Py_ssize_t[::1] w1):
+                            floating[:, :, ::1] gin):
     """gin += each output's gradient spread evenly over its window (gin
     zeroed by the caller)."""
     cdef Py_ssize_t planes = gout.shape[0], OH = gout.shape[1]
-    cdef Py_ssize_t OW = gout.shape[2], t, oh, ow, i, j
+    cdef Py_ssize_t OW = gout.shape[2], H = gin.shape[1], W = gin.shape[2]
+    cdef Py_ssize_t t, oh, ow, i, j, i0, i1, j0, j1
     cdef floating share
     if planes == 0:
         return
@@ -416,8 +432,12 @@ def adaptive_avg_pool2d_bwd(const floating[:, :, ::1] gout,
     with nogil, parallel(num_threads=nt):
         for t in prange(planes, schedule='dynamic'):
             for oh in range(OH):
+                i0 = _win_lo(oh, H, OH)
+                i1 = _win_hi(oh, H, OH)
                 for ow in range(OW):
-                    share = gout[t, oh, ow] / ((h1[oh] - h0[oh]) * (w1[ow] - w0[ow]))
-                    for i in range(h0[oh], h1[oh]):
-                        for j in range(w0[ow], w1[ow]):
+                    j0 = _win_lo(ow, W, OW)
+                    j1 = _win_hi(ow, W, OW)
+                    share = gout[t, oh, ow] / ((i1 - i0) * (j1 - j0))
+                    for i in range(i0, i1):
+                        for j in range(j0, j1):
                             gin[t, i, j] += share

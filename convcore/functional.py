@@ -39,7 +39,7 @@ class _Conv:
                  "args", "dtype")
 
     def __init__(self, fn, nd, x_shape, w_shape, stride, padding, dilation,
-                 groups, dtype):
+                 groups, dtype, check_size=True):
         self.fn, self.nd, self.dtype = fn, nd, dtype
         if len(w_shape) != nd + 2:
             raise ValueError(
@@ -60,7 +60,8 @@ class _Conv:
         w_shape = tuple(w_shape)
         out, st, pad, dil, groups = conv_geometry(
             fn, x_shape, w_shape, stride, padding, dilation, groups, nd,
-            shown_shape=x_shape[1:] if self.unbatched else x_shape)
+            shown_shape=x_shape[1:] if self.unbatched else x_shape,
+            check_size=check_size)
         N, C, OC = x_shape[0], x_shape[1], w_shape[0]
         if nd == 1:
             x_shape = (N, C, 1) + x_shape[2:]

@@ -370,7 +370,7 @@ class _ConvNd(Module):
         # check stride, padding and dilation now, not at the first call (on
         # an input large enough for any kernel)
         F._Conv(self._fn, self._nd, (1, C) + (1 << 40,) * self._nd, self.weight.shape,
-                stride, padding, dilation, G, self.weight.dtype)
+                stride, padding, dilation, G, self.weight.dtype, check_size=False)
 
     def _packed_weights(self):
         if self._packed_version != self.weight.version:
