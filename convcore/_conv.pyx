@@ -70,6 +70,12 @@ cdef enum:
 # lane partials), which sets the k-block width
 cdef enum:
     WGRAD_L2_BYTES = 640 * 1024
+# bwd_data: planes with fewer output pixels are grouped, several images
+# per task, into pixel blocks of about this many
+cdef enum:
+    BWD_DATA_PIX = 512
+cdef enum:
+    BWD_DATA_PANEL_K = 1024
 cdef enum:
     ALIGN = 16  # elements: 64 bytes for float32
 
@@ -570,40 +576,51 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
 # ---------------------------------------------------------------- bwd_data --
 
 cdef void _bwd_data_task(const void *ks, bint narrow, const Geom *g,
-                         Py_ssize_t t,
-                         Py_ssize_t ncb, Py_ssize_t cbs, Py_ssize_t nblk,
+                         Py_ssize_t t, Py_ssize_t ncb, Py_ssize_t cbs,
+                         Py_ssize_t nblk, Py_ssize_t nb, Py_ssize_t ntile,
                          Py_ssize_t PB, int MR, int NR, const floating *gout,
-                         const floating *wp, floating *gin, floating *bbuf,
-                         floating *cbuf, floating *gp) noexcept nogil:
-    """Channels [c0, c1) of image n, group gi: for each block of PB pixels
-    and each MR-row block of W^T, dcols[MR][PB] = W^T . dout, then
-    scattered into the input gradient (only this task writes there)."""
+                         const floating *gq, const floating *wp,
+                         floating *gin, floating *bbuf, floating *cbuf,
+                         floating *gp) noexcept nogil:
+    """Channels [c0, c1) of group gi for images [n0, n0 + nb): for each
+    block of PB pixels and each MR-row block of W^T, dcols[MR][PB] =
+    W^T . dout, then scattered into the input gradient (only this task
+    writes there). With gq, dout comes packed (_pack_gout_tiles): the
+    images' pixels end to end in NR-wide panels, so small planes share
+    pixel blocks; without it (nb = 1) dout rows are read in place."""
     cdef Py_ssize_t cb = t % ncb, rest = t // ncb
-    cdef Py_ssize_t gi = rest % g.G, n = rest // g.G
+    cdef Py_ssize_t gi = rest % g.G, n0 = (rest // g.G) * nb
+    cdef Py_ssize_t nbi = _imin(nb, g.N - n0), npix = nbi * g.P
     cdef Py_ssize_t KHW = g.KH * g.KW
     cdef Py_ssize_t k0 = cb * cbs * KHW
     cdef Py_ssize_t k1 = _imin(g.Cg, (cb + 1) * cbs) * KHW
-    cdef Py_ssize_t p0, npb, j0, tail, oc, blk, r0
-    cdef const floating *src = gout + (n * g.OC + gi * g.OCg) * g.P
+    cdef Py_ssize_t p0, npb, j0, blk, r0, q0, q1, im, gpn, tail, oc, ldb
+    cdef const floating *src
+    cdef const floating *bt
+    if gq != NULL:
+        src = gq + rest * ntile * g.OCg * NR
+    else:
+        src = gout + (n0 * g.OC + gi * g.OCg) * g.P
     cdef const floating *a = wp + ((gi * ncb + cb) * nblk) * g.OCg * MR
-    cdef floating *img = gin + (n * g.C + gi * g.Cg) * g.H * g.W
+    cdef floating *img = gin + (n0 * g.C + gi * g.Cg) * g.H * g.W
     cdef Region R
     cdef Py_ssize_t c, ih, lo, hi
-    # scatter into a zero-padded gradient of this task's channels, then
-    # crop it into gin (only this task writes these channels)
+    # scatter into zero-padded gradients of this task's channels, one per
+    # image, then crop them into gin (only this task writes these channels)
     R.c0 = cb * cbs
     R.nc = _imin(g.Cg, (cb + 1) * cbs) - R.c0
     R.r0 = 0
     R.nr = _pad_h(g)
     R.Wp = _pad_w(g)
+    gpn = R.nc * R.nr * R.Wp
     cdef bint pw = _pointwise(g)  # dcols rows are gin rows: no scatter
     cdef Py_ssize_t r
     if not pw:
-        memset(gp, 0, R.nc * R.nr * R.Wp * sizeof(floating))
+        memset(gp, 0, nbi * gpn * sizeof(floating))
     p0 = 0
-    while p0 < g.P:
-        npb = _imin(PB, g.P - p0)
-        tail = npb % NR
+    while p0 < npix:
+        npb = _imin(PB, npix - p0)
+        tail = 0 if gq != NULL else npb % NR
         if tail:  # the tail tile reads a zero-padded copy, never past dout
             j0 = npb - tail
             for oc in range(g.OCg):
@@ -616,17 +633,19 @@ cdef void _bwd_data_task(const void *ks, bint narrow, const Geom *g,
                 break
             j0 = 0
             while j0 < npb:
+                if gq != NULL:
+                    bt, ldb = src + (p0 + j0) * g.OCg, NR
+                elif npb - j0 >= NR:
+                    bt, ldb = src + p0 + j0, g.P
+                else:
+                    bt, ldb = bbuf, NR
                 if pw and npb - j0 >= NR and k1 - r0 >= MR:
-                    # 1x1: a whole tile of dcols is a tile of gin
-                    _gemm(ks, narrow, g.OCg, a + blk * g.OCg * MR,
-                          src + p0 + j0, g.P, img + r0 * g.P + p0 + j0, g.P,
-                          <const floating *>NULL, False)
-                elif npb - j0 >= NR:  # dout rows read in place
-                    _gemm(ks, narrow, g.OCg, a + blk * g.OCg * MR,
-                          src + p0 + j0, g.P, cbuf + j0, PB,
+                    # 1x1 (one image per task): a tile of dcols is one of gin
+                    _gemm(ks, narrow, g.OCg, a + blk * g.OCg * MR, bt, ldb,
+                          img + r0 * g.P + p0 + j0, g.P,
                           <const floating *>NULL, False)
                 else:
-                    _gemm(ks, narrow, g.OCg, a + blk * g.OCg * MR, bbuf, NR,
+                    _gemm(ks, narrow, g.OCg, a + blk * g.OCg * MR, bt, ldb,
                           cbuf + j0, PB, <const floating *>NULL, False)
                 j0 += NR
             if pw:  # what did not go straight to gin
@@ -637,18 +656,52 @@ cdef void _bwd_data_task(const void *ks, bint narrow, const Geom *g,
                 for r in range(_imin(MR, k1 - r0)):
                     memcpy(img + (r0 + r) * g.P + p0 + j0, cbuf + r * PB + j0,
                            (npb - j0) * sizeof(floating))
-            else:
-                _cols(gp, &R, g, r0, _imin(MR, k1 - r0), p0, npb, cbuf, PB,
-                      True)
+            else:  # each image's share of the block into its own gradient
+                q0 = p0
+                while q0 < p0 + npb:
+                    im = q0 // g.P
+                    q1 = _imin(p0 + npb, (im + 1) * g.P)
+                    _cols(gp + im * gpn, &R, g, r0, _imin(MR, k1 - r0),
+                          q0 - im * g.P, q1 - q0, cbuf + (q0 - p0), PB, True)
+                    q0 = q1
         p0 += PB
     lo = _imin(g.PW, R.Wp)
     hi = _imin(R.Wp, g.PW + g.W)
     if hi > lo and not pw:
-        for c in range(R.nc):
-            for ih in range(_imin(g.H, R.nr - g.PH)):
-                memcpy(img + ((R.c0 + c) * g.H + ih) * g.W + (lo - g.PW),
-                       gp + (c * R.nr + ih + g.PH) * R.Wp + lo,
-                       (hi - lo) * sizeof(floating))
+        for im in range(nbi):
+            for c in range(R.nc):
+                for ih in range(_imin(g.H, R.nr - g.PH)):
+                    memcpy(img + ((im * g.C + R.c0 + c) * g.H + ih) * g.W
+                           + (lo - g.PW),
+                           gp + im * gpn + (c * R.nr + ih + g.PH) * R.Wp + lo,
+                           (hi - lo) * sizeof(floating))
+
+
+cdef void _pack_gout_tiles(const floating *gout, const Geom *g,
+                           Py_ssize_t nb, Py_ssize_t ntile, int NR,
+                           Py_ssize_t r, floating *gq) noexcept nogil:
+    """Row r (= (image group * G + gi) * OCg + oc) of dout packed for the
+    input gradient: the group's nb planes of that channel end to end (the
+    last group may have fewer), cut into NR-wide panels laid out panel by
+    panel ([group, gi][panel][oc][NR]), zero past the last pixel."""
+    cdef Py_ssize_t oc = r % g.OCg, rest = r // g.OCg
+    cdef Py_ssize_t gi = rest % g.G, n0 = (rest // g.G) * nb, n
+    cdef Py_ssize_t q = 0, p, take, j
+    cdef floating *dst = gq + (rest * ntile * g.OCg + oc) * NR
+    cdef const floating *src
+    for n in range(n0, _imin(g.N, n0 + nb)):
+        src = gout + (n * g.OC + gi * g.OCg + oc) * g.P
+        p = 0
+        while p < g.P:
+            j = q % NR
+            take = _imin(g.P - p, NR - j)
+            memcpy(dst + (q // NR) * g.OCg * NR + j, src + p,
+                   take * sizeof(floating))
+            p += take
+            q += take
+    if q % NR:
+        memset(dst + (q // NR) * g.OCg * NR + q % NR, 0,
+               (NR - q % NR) * sizeof(floating))
 
 
 def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
@@ -678,8 +731,15 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
     if narrow:
         MR = MR2
     dtype = np.float32 if floating is float else np.float64
+    # images per task: planes smaller than BWD_DATA_PIX pixels are grouped
+    # (their dout packed end to end) so that pixel blocks hold enough tiles
+    # and each weight slice serves several images; 1x1 keeps one image
+    cdef Py_ssize_t nb = 1, ngr
+    if g.P < BWD_DATA_PIX and not _pointwise(&g):
+        nb = _cdiv(g.N, _cdiv(g.N * g.P, BWD_DATA_PIX))
+    ngr = _cdiv(g.N, nb)
     # channel blocks: enough tasks for any machine, a function of the shape
-    cdef Py_ssize_t ncb = _imin(g.Cg, _cdiv(MIN_TASKS, g.N * g.G))
+    cdef Py_ssize_t ncb = _imin(g.Cg, _cdiv(MIN_TASKS, ngr * g.G))
     cdef Py_ssize_t cbs = _cdiv(g.Cg, ncb)
     ncb = _cdiv(g.Cg, cbs)
     cdef Py_ssize_t nblk = _cdiv(cbs * KHW, MR)
@@ -694,23 +754,35 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
         if packed is not None:
             packed[key] = wpa
     wp = wpa
-    cdef Py_ssize_t ntasks = g.N * g.G * ncb
+    cdef Py_ssize_t ntasks = ngr * g.G * ncb
     cdef int nt = task_threads(ntasks, _gemm_ns(&g))
     # pixel blocks sized so one MR x PB block of dcols stays in L1/L2
-    cdef Py_ssize_t PB = NR * _imax(1, _imin(_cdiv(g.P, NR), 32))
-    cdef Py_ssize_t gpn = _round_up(cbs * _pad_h(&g) * _pad_w(&g))
+    cdef Py_ssize_t ntile = _cdiv(nb * g.P, NR)
+    cdef Py_ssize_t PB = NR * _imax(1, _imin(ntile, 32))
+    cdef Py_ssize_t gpn = _round_up(nb * cbs * _pad_h(&g) * _pad_w(&g))
     cdef Py_ssize_t per = _round_up(g.OCg * NR) + _round_up(MR * PB) + gpn
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
     cdef floating *ws0 = &ws[0] + _aligned_offset(ws)
+    # dout packed in panels when images are grouped, or when W^T has rows
+    # enough (BWD_DATA_PANEL_K) that its MR-row blocks re-read each tile
+    # often: then contiguous panels beat strided rows read in place
+    cdef floating[::1] gqv
+    cdef floating *gq = NULL
     cdef Py_ssize_t t
     cdef floating *bbuf
+    if nb > 1 or g.K >= BWD_DATA_PANEL_K:
+        gqv = np.empty(ngr * g.OC * ntile * NR + ALIGN, dtype=dtype)
+        gq = &gqv[0] + _aligned_offset(gqv)
+        with nogil, parallel(num_threads=nt):
+            for t in prange(ngr * g.OC, schedule='static'):
+                _pack_gout_tiles(&gout[0, 0, 0, 0], &g, nb, ntile, NR, t, gq)
     with nogil, parallel(num_threads=nt):
         bbuf = ws0 + omp_get_thread_num() * per
         for t in prange(ntasks, schedule='dynamic'):
-            _bwd_data_task(ks, narrow, &g, t, ncb, cbs, nblk, PB, MR, NR,
-                           &gout[0, 0, 0, 0], &wp[0], &gin[0, 0, 0, 0],
-                           bbuf, bbuf + _round_up(g.OCg * NR),
+            _bwd_data_task(ks, narrow, &g, t, ncb, cbs, nblk, nb, ntile, PB,
+                           MR, NR, &gout[0, 0, 0, 0], gq, &wp[0],
+                           &gin[0, 0, 0, 0], bbuf, bbuf + _round_up(g.OCg * NR),
                            bbuf + _round_up(g.OCg * NR) + _round_up(MR * PB))
 
 

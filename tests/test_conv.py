@@ -206,6 +206,13 @@ LARGE = [
     ("groups4", 2, (2, 32, 17, 17), (48, 8, 3, 3), dict(groups=4, padding=1, stride=2)),
     ("depthwise", 2, (2, 16, 15, 17), (32, 1, 3, 3), dict(groups=16, padding=1)),
     ("conv1d_chunks", 1, (4, 16, 600), (20, 16, 5), dict(padding=2)),
+    # small planes: bwd_data groups images per task (4 + 3, 6 + 5, 5 + 4)
+    ("bwd_data_image_groups", 2, (7, 6, 12, 12), (10, 6, 3, 3), dict(padding=1)),
+    ("bwd_data_image_groups_strided", 2, (11, 8, 13, 11), (12, 4, 3, 2),
+     dict(groups=2, stride=(2, 1), padding=(1, 0), dilation=(1, 2))),
+    ("conv1d_image_groups", 1, (9, 5, 100), (7, 5, 3), dict(padding=1)),
+    # K = 1080 rows of W^T: bwd_data reads dout from packed panels
+    ("bwd_data_panels", 2, (2, 120, 23, 25), (21, 120, 3, 3), dict(padding=1)),
 ]
 
 
