@@ -403,18 +403,12 @@ MIB = 1 << 20
 WS_THREAD_MIB = 4
 WS_COPY_FRACTION = 1.25
 
-# Over the bound, reported (see the report of this test suite): a signed /
-# unsigned mix in _conv.pyx's conv2d_bwd_weights, `<Py_ssize_t>WGRAD_L2_BYTES
-# // sizeof(floating) - mp0 * PC`, is computed in size_t; when mp0 * PC
-# (output channels x pixel chunk) exceeds what L2 holds, it wraps to a huge
-# k-block width instead of a negative one, so the k-block becomes all of K
-# and the per-thread buffer (mp * KT * lanes) grows with the whole weight:
-# 53 MiB allocated (19 MiB touched) for a 9 MiB weight here.
-WS_KNOWN_OVER = {
-    "resnet_3x3_7": "conv2d_bwd_weights sizes its per-thread buffer from a kfit "
-                    "computed in unsigned arithmetic (wraps when OCg*PC > L2): "
-                    "53 MiB for a 9 MiB weight",
-}
+# Layers known to go over the bound, with the reason (marked xfail, strict:
+# the entry must go once they fit). resnet_3x3_7 was one until the fix of
+# conv2d_bwd_weights's kfit (computed in size_t, it wrapped to a huge k-block
+# width when OCg * pixel chunk exceeded L2: 53 MiB of buffer for a 9 MiB
+# weight; 2 MiB now).
+WS_KNOWN_OVER = {}
 
 
 def _im2col_bytes(L):
