@@ -962,9 +962,11 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
     # all of dout once more (from memory, for large layers); balanced, as a
     # nearly empty last block would cost as much as a full one. (1x1 layers
     # read their columns in place, and measured slower with wide blocks.)
+    # (The L2 size is cast after the division: sizeof is a size_t, and a
+    # size_t difference wraps to a huge width instead of going negative.)
     cdef Py_ssize_t mp0 = _cdiv(g.OCg, DMR) * DMR
     cdef Py_ssize_t kfit = 0 if _pointwise(&g) else (
-        (<Py_ssize_t>WGRAD_L2_BYTES // sizeof(floating) - mp0 * PC)
+        (<Py_ssize_t>(WGRAD_L2_BYTES // sizeof(floating)) - mp0 * PC)
         // (PC + mp0 * DPL))
     cdef Py_ssize_t nkb = _cdiv(g.K, _imax(8 * DNR, kfit // DNR * DNR))
     cdef Py_ssize_t KT = _cdiv(_cdiv(g.K, nkb), DNR) * DNR
