@@ -551,7 +551,7 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     # as many NR tiles per block as L2 holds beside the weight slice,
     # balanced, with at least two blocks per thread (the blocking never
     # changes the sums: the bits do not depend on it)
-    bt = _imax(1, (FWD_L2_BYTES // sizeof(floating) - nmb * MR * KC)
+    bt = _imax(1, (<Py_ssize_t>(FWD_L2_BYTES // sizeof(floating)) - nmb * MR * KC)
                // ((KC + nmb * MR) * NR))
     nbk = _imin(tiles, _imax(_cdiv(tiles, bt),
                              2 * task_threads(tiles, _gemm_ns(&g))))

@@ -450,3 +450,22 @@ def test_workspace_per_pass_is_bounded(name):
              round(_ws_bound(L, t) / MIB, 1))
             for (p, t), r in by.items() if max(r["extra"], r["numpy"]) > _ws_bound(L, t)]
     assert not over, f"{name}: workspace over the bound (pass, threads, MiB, bound MiB): {over}"
+
+
+def test_forward_workspace_stays_bounded_with_thousands_of_output_channels():
+    """Weight slices over the forward's L2 budget (2048 output channels in
+    float32): the block width was computed in unsigned arithmetic and
+    wrapped, so the per-thread sums grew to most of the output (~0.6x)."""
+    import tracemalloc
+    x = np.ones((2, 64, 28, 28), np.float32)
+    w = np.ones((2048, 64, 3, 3), np.float32)
+    convcore.conv2d(x, w, padding=1)
+    tracemalloc.start()
+    try:
+        y = convcore.conv2d(x, w, padding=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    extra = peak - y.nbytes
+    bound = 1.25 * w.nbytes + convcore.get_num_threads() * 4 * 2**20
+    assert extra <= bound, (extra / 2**20, bound / 2**20)
