@@ -14,6 +14,7 @@ def config():
         "version": __version__,
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "build": _conv.build_mode(),
         "openmp": _openmp.openmp_enabled(),
         "num_threads": _openmp.get_num_threads(),
         "omp_wait": convcore._omp_wait,
@@ -34,12 +35,16 @@ def show_config():
     >>> import convcore
     >>> convcore.show_config()  # doctest: +SKIP
     convcore 0.1.0 (Python 3.11.7, x86_64)
+      build:             release
       openmp:            on, 2 threads
       ...
     """
     c = config()
     t = c["tiles"]
     print(f"convcore {c['version']} (Python {c['python']}, {c['machine']})")
+    print(f"  build:             {c['build']}"
+          + (" (Cython bounds, wraparound and initialization checks on)"
+             if c["build"] == "debug" else ""))
     print(f"  openmp:            {'on' if c['openmp'] else 'OFF (serial build)'}, "
           f"{c['num_threads']} threads; spin {c['omp_wait']}")
     print(f"  cpu features:      {', '.join(c['cpu_features']) or 'none used'}")
