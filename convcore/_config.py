@@ -17,6 +17,7 @@ def config():
         "build": _conv.build_mode(),
         "openmp": _openmp.openmp_enabled(),
         "num_threads": _openmp.get_num_threads(),
+        "fork_serial": _openmp.fork_serial(),
         "omp_wait": convcore._omp_wait,
         "cpu_features": _conv.cpu_features(),
         "kernel_sets_compiled": _conv.kernel_sets(),
@@ -47,6 +48,8 @@ def show_config():
              if c["build"] == "debug" else ""))
     print(f"  openmp:            {'on' if c['openmp'] else 'OFF (serial build)'}, "
           f"{c['num_threads']} threads; spin {c['omp_wait']}")
+    if c["fork_serial"]:
+        print("                     serial: forked after the parent ran OpenMP threads")
     print(f"  cpu features:      {', '.join(c['cpu_features']) or 'none used'}")
     print(f"  kernel sets built: {', '.join(c['kernel_sets_compiled'])}")
     print(f"  usable here:       {', '.join(c['kernel_sets_usable'])}"

@@ -1,5 +1,6 @@
 """Thread-count control shared by every convcore kernel."""
 import operator
+import os
 
 # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl limits, usable cores)
 cdef int _user_threads = 0
@@ -10,9 +11,18 @@ cdef int _user_threads = 0
 # few thousand values) run on one thread.
 cdef double _min_thread_ns = 20000.0
 
+# Fork safety. GNU libgomp's thread pool does not survive fork(): in a child
+# forked after the parent ran a parallel region on more than one thread, the
+# next such region waits forever for threads that were not copied. So a
+# child forked after convcore used threads runs serially (get_num_threads()
+# says 1, whatever set_num_threads asks); spawn and forkserver children start
+# afresh and are not affected.
+cdef bint _threads_used = False   # a region with > 1 thread was started here
+cdef bint _fork_serial = False    # forked after that: serial for good
+
 
 cdef int effective_num_threads() noexcept nogil:
-    if not CC_HAVE_OPENMP:
+    if not CC_HAVE_OPENMP or _fork_serial:
         return 1
     if _user_threads > 0:
         return _user_threads
@@ -23,12 +33,32 @@ cdef int task_threads(Py_ssize_t tasks, double work_ns) noexcept nogil:
     """Threads for a call of `tasks` independent tasks estimated to take
     `work_ns` on one thread: the effective count, never more than the tasks
     nor than the work pays for, at least 1."""
+    global _threads_used
     cdef Py_ssize_t n = effective_num_threads()
     if tasks < n:
         n = tasks
     if _min_thread_ns > 0 and work_ns < n * _min_thread_ns:
         n = <Py_ssize_t>(work_ns / _min_thread_ns)
+    if n > 1:
+        _threads_used = True
     return <int>(n if n > 0 else 1)
+
+
+def _after_fork_in_child():
+    global _fork_serial
+    if _threads_used:
+        _fork_serial = True
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; os.fork, multiprocessing's 'fork'
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def fork_serial():
+    """True in a process forked after convcore had run kernels on more than
+    one thread: OpenMP's threads did not survive the fork, so convcore runs
+    serially here (see set_num_threads)."""
+    return bool(_fork_serial)
 
 
 def _set_min_thread_work(ns):
@@ -49,6 +79,15 @@ def set_num_threads(n):
         Threads per kernel call, >= 1. ``None`` goes back to following
         OpenMP: ``OMP_NUM_THREADS``, else the usable cores, and limits set
         with threadpoolctl (which act on OpenMP in the calling thread).
+
+    Notes
+    -----
+    In a child process created by ``fork`` (``os.fork``, multiprocessing's
+    ``'fork'`` start method) after the parent ran convcore on more than one
+    thread, convcore stays on one thread whatever ``n`` is: GNU OpenMP's
+    thread pool does not survive a fork, and a threaded call there would
+    hang. Children started with ``'spawn'`` or ``'forkserver'`` use threads
+    as usual.
 
     Examples
     --------
