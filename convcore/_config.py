@@ -49,7 +49,7 @@ def show_config():
     print(f"  openmp:            {'on' if c['openmp'] else 'OFF (serial build)'}, "
           f"{c['num_threads']} threads; spin {c['omp_wait']}")
     if c["fork_serial"]:
-        print("                     serial: forked after the parent ran OpenMP threads")
+        print("                     serial: a forked process (OpenMP threads do not survive fork)")
     print(f"  cpu features:      {', '.join(c['cpu_features']) or 'none used'}")
     print(f"  kernel sets built: {', '.join(c['kernel_sets_compiled'])}")
     print(f"  usable here:       {', '.join(c['kernel_sets_usable'])}"

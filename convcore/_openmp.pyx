@@ -13,12 +13,13 @@ cdef double _min_thread_ns = 20000.0
 
 # Fork safety. GNU libgomp's thread pool does not survive fork(): in a child
 # forked after the parent ran a parallel region on more than one thread, the
-# next such region waits forever for threads that were not copied. So a
-# child forked after convcore used threads runs serially (get_num_threads()
-# says 1, whatever set_num_threads asks); spawn and forkserver children start
-# afresh and are not affected.
-cdef bint _threads_used = False   # a region with > 1 thread was started here
-cdef bint _fork_serial = False    # forked after that: serial for good
+# next such region waits forever for threads that were not copied. The pool
+# belongs to the process's one libgomp, which other libraries share (PyTorch
+# ships a libgomp.so.1 too; the first one loaded serves both), so convcore
+# cannot tell whether it is alive: every forked child runs convcore serially
+# (get_num_threads() says 1, whatever set_num_threads asks). Children started
+# with spawn or forkserver are fresh processes and use threads as usual.
+cdef bint _fork_serial = False
 
 
 cdef int effective_num_threads() noexcept nogil:
@@ -33,31 +34,28 @@ cdef int task_threads(Py_ssize_t tasks, double work_ns) noexcept nogil:
     """Threads for a call of `tasks` independent tasks estimated to take
     `work_ns` on one thread: the effective count, never more than the tasks
     nor than the work pays for, at least 1."""
-    global _threads_used
     cdef Py_ssize_t n = effective_num_threads()
     if tasks < n:
         n = tasks
     if _min_thread_ns > 0 and work_ns < n * _min_thread_ns:
         n = <Py_ssize_t>(work_ns / _min_thread_ns)
-    if n > 1:
-        _threads_used = True
     return <int>(n if n > 0 else 1)
 
 
 def _after_fork_in_child():
     global _fork_serial
-    if _threads_used:
-        _fork_serial = True
+    _fork_serial = True
 
 
-if hasattr(os, "register_at_fork"):  # POSIX; os.fork, multiprocessing's 'fork'
+if CC_HAVE_OPENMP and hasattr(os, "register_at_fork"):
+    # POSIX: os.fork, multiprocessing's 'fork' start method
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def fork_serial():
-    """True in a process forked after convcore had run kernels on more than
-    one thread: OpenMP's threads did not survive the fork, so convcore runs
-    serially here (see set_num_threads)."""
+    """True in a process created by fork from one that had imported convcore
+    (an OpenMP build): OpenMP's threads may not have survived the fork, so
+    convcore runs serially here (see set_num_threads)."""
     return bool(_fork_serial)
 
 
@@ -83,11 +81,12 @@ def set_num_threads(n):
     Notes
     -----
     In a child process created by ``fork`` (``os.fork``, multiprocessing's
-    ``'fork'`` start method) after the parent ran convcore on more than one
-    thread, convcore stays on one thread whatever ``n`` is: GNU OpenMP's
-    thread pool does not survive a fork, and a threaded call there would
-    hang. Children started with ``'spawn'`` or ``'forkserver'`` use threads
-    as usual.
+    ``'fork'`` start method, the default on Linux before Python 3.14),
+    convcore stays on one thread whatever ``n`` is: GNU OpenMP's thread pool
+    does not survive a fork, and a threaded call there would hang when the
+    parent had used it (convcore, or any library sharing its libgomp, such as
+    PyTorch). Children started with ``'spawn'`` or ``'forkserver'`` use
+    threads as usual.
 
     Examples
     --------

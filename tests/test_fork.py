@@ -86,7 +86,8 @@ def test_child_after_parent_used_threads(tmp_path, method):
     assert r["same"] and r["close"]
     openmp = _openmp.openmp_enabled()
     if method == "fork":
-        # OpenMP's pool did not survive: serial, and says so
+        # OpenMP's pool did not survive: serial, and says so (through
+        # get_num_threads and show_config's facts)
         assert r["fork_serial"] == openmp
         assert r["threads"] == 1
     else:
@@ -96,8 +97,11 @@ def test_child_after_parent_used_threads(tmp_path, method):
 
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
                     reason="no fork on this platform")
-def test_forked_child_keeps_threads_when_parent_ran_serially(tmp_path):
+def test_forked_child_is_serial_even_when_parent_ran_serially(tmp_path):
+    # convcore cannot tell whether the (shared) OpenMP pool is alive in the
+    # parent: another library may have used it, so every forked child is
+    # serial (test_coexist checks a child forked after PyTorch used it)
     r = _run(tmp_path, "fork", parent_threads=1)
     assert r["exitcode"] == 0 and r["same"] and r["close"]
-    assert not r["fork_serial"]
-    assert r["threads"] == (2 if _openmp.openmp_enabled() else 1)
+    assert r["fork_serial"] == _openmp.openmp_enabled()
+    assert r["threads"] == 1
