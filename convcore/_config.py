@@ -14,8 +14,10 @@ def config():
         "version": __version__,
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "build": _conv.build_mode(),
         "openmp": _openmp.openmp_enabled(),
         "num_threads": _openmp.get_num_threads(),
+        "fork_serial": _openmp.fork_serial(),
         "omp_wait": convcore._omp_wait,
         "cpu_features": _conv.cpu_features(),
         "kernel_sets_compiled": _conv.kernel_sets(),
@@ -34,14 +36,20 @@ def show_config():
     >>> import convcore
     >>> convcore.show_config()  # doctest: +SKIP
     convcore 0.1.0 (Python 3.11.7, x86_64)
+      build:             release
       openmp:            on, 2 threads
       ...
     """
     c = config()
     t = c["tiles"]
     print(f"convcore {c['version']} (Python {c['python']}, {c['machine']})")
+    print(f"  build:             {c['build']}"
+          + (" (Cython bounds, wraparound and initialization checks on)"
+             if c["build"] == "debug" else ""))
     print(f"  openmp:            {'on' if c['openmp'] else 'OFF (serial build)'}, "
           f"{c['num_threads']} threads; spin {c['omp_wait']}")
+    if c["fork_serial"]:
+        print("                     serial: a forked process (OpenMP threads do not survive fork)")
     print(f"  cpu features:      {', '.join(c['cpu_features']) or 'none used'}")
     print(f"  kernel sets built: {', '.join(c['kernel_sets_compiled'])}")
     print(f"  usable here:       {', '.join(c['kernel_sets_usable'])}"

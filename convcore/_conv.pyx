@@ -34,6 +34,10 @@ from convcore._kernels cimport (
 from convcore._openmp cimport omp_get_thread_num, task_threads
 from convcore._util cimport cdiv as _cdiv, imax as _imax, imin as _imin
 
+# written by setup.py: "release", or "debug" under CONVCORE_DEBUG=1
+cdef extern from "cc_build.h":
+    const char *CC_BUILD_MODE
+
 
 # ---------------------------------------------------------------- dispatch --
 
@@ -84,6 +88,13 @@ def cpu_features():
     """ISA names this CPU supports (of those convcore has kernels for)."""
     cdef unsigned bits = cc_cpu_features()
     return [name for name, bit in _ISA_BITS.items() if bits & bit]
+
+
+def build_mode():
+    """'release', or 'debug' for a build made with CONVCORE_DEBUG=1 (Cython
+    bounds, wraparound and initialization checks on), as setup.py recorded
+    it when it compiled this module."""
+    return CC_BUILD_MODE.decode("ascii")
 
 
 def kernel_sets():

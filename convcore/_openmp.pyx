@@ -1,5 +1,6 @@
 """Thread-count control shared by every convcore kernel."""
 import operator
+import os
 
 # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl limits, usable cores)
 cdef int _user_threads = 0
@@ -10,9 +11,19 @@ cdef int _user_threads = 0
 # few thousand values) run on one thread.
 cdef double _min_thread_ns = 20000.0
 
+# Fork safety. GNU libgomp's thread pool does not survive fork(): in a child
+# forked after the parent ran a parallel region on more than one thread, the
+# next such region waits forever for threads that were not copied. The pool
+# belongs to the process's one libgomp, which other libraries share (PyTorch
+# ships a libgomp.so.1 too; the first one loaded serves both), so convcore
+# cannot tell whether it is alive: every forked child runs convcore serially
+# (get_num_threads() says 1, whatever set_num_threads asks). Children started
+# with spawn or forkserver are fresh processes and use threads as usual.
+cdef bint _fork_serial = False
+
 
 cdef int effective_num_threads() noexcept nogil:
-    if not CC_HAVE_OPENMP:
+    if not CC_HAVE_OPENMP or _fork_serial:
         return 1
     if _user_threads > 0:
         return _user_threads
@@ -29,6 +40,23 @@ cdef int task_threads(Py_ssize_t tasks, double work_ns) noexcept nogil:
     if _min_thread_ns > 0 and work_ns < n * _min_thread_ns:
         n = <Py_ssize_t>(work_ns / _min_thread_ns)
     return <int>(n if n > 0 else 1)
+
+
+def _after_fork_in_child():
+    global _fork_serial
+    _fork_serial = True
+
+
+if CC_HAVE_OPENMP and hasattr(os, "register_at_fork"):
+    # POSIX: os.fork, multiprocessing's 'fork' start method
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def fork_serial():
+    """True in a process created by fork from one that had imported convcore
+    (an OpenMP build): OpenMP's threads may not have survived the fork, so
+    convcore runs serially here (see set_num_threads)."""
+    return bool(_fork_serial)
 
 
 def _set_min_thread_work(ns):
@@ -49,6 +77,16 @@ def set_num_threads(n):
         Threads per kernel call, >= 1. ``None`` goes back to following
         OpenMP: ``OMP_NUM_THREADS``, else the usable cores, and limits set
         with threadpoolctl (which act on OpenMP in the calling thread).
+
+    Notes
+    -----
+    In a child process created by ``fork`` (``os.fork``, multiprocessing's
+    ``'fork'`` start method, the default on Linux before Python 3.14),
+    convcore stays on one thread whatever ``n`` is: GNU OpenMP's thread pool
+    does not survive a fork, and a threaded call there would hang when the
+    parent had used it (convcore, or any library sharing its libgomp, such as
+    PyTorch). Children started with ``'spawn'`` or ``'forkserver'`` use
+    threads as usual.
 
     Examples
     --------
