@@ -343,8 +343,21 @@ def _avg_pool_backward(fn, nd, grad_output, input_shape, kernel_size, stride,
     pc = _pool_call(fn, nd, shape, kernel_size, stride, padding, 1, ceil_mode)
     pc.check_grad(go)
     gp = pc.planes(go, dt, out=True)
-    gin = np.zeros((gp.shape[0], pc.H, pc.W), dtype=dt)
     dh, dw = pc.divisors(count_include_pad, dt)
+    if pc.s == (1, 1):
+        # stride 1: each input cell's gradient is the sum of the scaled
+        # output gradient over a KH x KW window (padded by K - 1 - P), i.e.
+        # the forward's one-pass window sums with unit divisors
+        gin = np.empty((gp.shape[0], pc.H, pc.W), dtype=dt)
+        pad = tuple(k - 1 - p for k, p in zip(pc.k, pc.p))
+        if (dh == dh[0]).all() and (dw == dw[0]).all():  # one divisor
+            _pool.avg_pool2d_fwd(gp, gin, np.full(pc.H, dh[0], dt),
+                                 np.full(pc.W, dw[0], dt), pc.k, pc.s, pad)
+        else:
+            _pool.avg_pool2d_fwd(gp / (dh[:, None] * dw[None, :]), gin,
+                                 np.ones(pc.H, dt), np.ones(pc.W, dt), pc.k, pc.s, pad)
+        return gin.reshape(pc.in_shape)
+    gin = np.zeros((gp.shape[0], pc.H, pc.W), dtype=dt)
     _pool.avg_pool2d_bwd(gp, gin, dh, dw, pc.k, pc.s, pc.p)
     return gin.reshape(pc.in_shape)
 

@@ -99,6 +99,16 @@ AVG2D = [
     ("large_k3_s2_p1", (1, 2, 34, 70), dict(kernel_size=3, stride=2, padding=1)),
     ("batch1_c1", (1, 1, 6, 6), dict(kernel_size=2)),
     ("unbatched", (3, 9, 10), dict(kernel_size=3, stride=2, padding=1)),
+    # stride 1: the backward runs as window sums of the scaled gradient,
+    # padded by K - 1 - P (more than half the kernel when P = 0)
+    ("s1_k3_p0", (2, 3, 7, 9), dict(kernel_size=3, stride=1)),
+    ("s1_k2_p1_ceil", (1, 2, 6, 5), dict(kernel_size=2, stride=1, padding=1, ceil_mode=True)),
+    ("s1_rect_4x5_p2", (1, 2, 9, 11), dict(kernel_size=(4, 5), stride=1, padding=2)),
+    ("s1_k1", (1, 2, 4, 5), dict(kernel_size=1, stride=1)),
+    ("s1_large_k5_p2", (2, 3, 30, 41), dict(kernel_size=5, stride=1, padding=2)),
+    # one window per dimension (its stride taken as 1), overhanging the input
+    ("ceil_single_window", (1, 2, 2, 2), dict(kernel_size=3, stride=3, padding=1,
+                                              ceil_mode=True)),
 ]
 
 MAX1D = [
@@ -115,6 +125,7 @@ AVG1D = [
     ("k3_s2_p1", (2, 3, 11), dict(kernel_size=3, stride=2, padding=1)),
     ("k2_long", (1, 2, 67), dict(kernel_size=2)),
     ("overlap_s1", (1, 2, 33), dict(kernel_size=4, stride=1, padding=2)),
+    ("s1_k3_p0", (2, 3, 12), dict(kernel_size=3, stride=1)),
     ("ceil_partial", (1, 2, 4), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
     ("ceil_drop", (1, 2, 5), dict(kernel_size=2, stride=2, padding=1, ceil_mode=True)),
     ("tuples_stride_gt_kernel", (1, 2, 14), dict(kernel_size=(2,), stride=(5,), padding=(1,))),
