@@ -392,41 +392,41 @@ cdef void _tile_dims(const void *ks, int *mr, int *mr2, int *nr, int *dmr,
 
 
 cdef void _pack_rows_kmajor(const floating *w, Py_ssize_t G, Py_ssize_t M,
-                            Py_ssize_t K, int MR, floating *dst) noexcept nogil:
-    """fwd weights W[G*M][K] -> [g][MR-row block][k][MR], rows past M zero."""
-    cdef Py_ssize_t gi, ib, k, m, mr, nmb = _cdiv(M, MR)
-    cdef const floating *src
-    for gi in range(G):
-        for ib in range(nmb):
-            mr = _imin(MR, M - ib * MR)
-            src = w + (gi * M + ib * MR) * K
-            for k in range(K):
-                for m in range(mr):
-                    dst[m] = src[m * K + k]
-                for m in range(mr, MR):
-                    dst[m] = 0
-                dst += MR
+                            Py_ssize_t K, int MR, Py_ssize_t b,
+                            floating *dst) noexcept nogil:
+    """fwd weights W[G*M][K] -> [g][MR-row block][k][MR], rows past M zero:
+    block b (= gi * nmb + ib) of them (the blocks are packed in parallel)."""
+    cdef Py_ssize_t nmb = _cdiv(M, MR), gi = b // nmb, ib = b % nmb
+    cdef Py_ssize_t k, m, mr = _imin(MR, M - ib * MR)
+    cdef const floating *src = w + (gi * M + ib * MR) * K
+    dst += b * K * MR
+    for k in range(K):
+        for m in range(mr):
+            dst[m] = src[m * K + k]
+        for m in range(mr, MR):
+            dst[m] = 0
+        dst += MR
 
 
 cdef void _pack_wt(const floating *w, const Geom *g, Py_ssize_t ncb,
-                   Py_ssize_t rows_cb, Py_ssize_t nblk, int MR,
+                   Py_ssize_t rows_cb, Py_ssize_t nblk, int MR, Py_ssize_t b,
                    floating *dst) noexcept nogil:
     """bwd_data weights: W^T as [g][channel block][MR k-row block][oc][MR];
-    each channel block holds rows_cb k-rows, rows past its end zero."""
-    cdef Py_ssize_t gi, cb, blk, oc, m, k0, nr
+    each channel block holds rows_cb k-rows, rows past its end zero: channel
+    block b (= gi * ncb + cb) of them (packed in parallel)."""
+    cdef Py_ssize_t gi = b // ncb, cb = b % ncb, blk, oc, m, k0, nr
     cdef const floating *src
-    for gi in range(g.G):
-        for cb in range(ncb):
-            for blk in range(nblk):
-                k0 = cb * rows_cb + blk * MR
-                nr = _imax(0, _imin(MR, _imin((cb + 1) * rows_cb, g.K) - k0))
-                for oc in range(g.OCg):
-                    src = w + (gi * g.OCg + oc) * g.K + k0
-                    for m in range(nr):
-                        dst[m] = src[m]
-                    for m in range(nr, MR):
-                        dst[m] = 0
-                    dst += MR
+    dst += b * nblk * g.OCg * MR
+    for blk in range(nblk):
+        k0 = cb * rows_cb + blk * MR
+        nr = _imax(0, _imin(MR, _imin((cb + 1) * rows_cb, g.K) - k0))
+        for oc in range(g.OCg):
+            src = w + (gi * g.OCg + oc) * g.K + k0
+            for m in range(nr):
+                dst[m] = src[m]
+            for m in range(nr, MR):
+                dst[m] = 0
+            dst += MR
 
 
 # --------------------------------------------------------------------- fwd --
@@ -538,11 +538,15 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     key = ("fwd", <uintptr_t>ks, MR)
     wpa = None if packed is None else packed.get(key)
     cdef floating[::1] wp
+    cdef Py_ssize_t pb
     if wpa is None:
         wpa = np.empty(g.G * nmb * g.K * MR, dtype=dtype)
         wp = wpa
         with nogil:
-            _pack_rows_kmajor(&w[0, 0, 0, 0], g.G, g.OCg, g.K, MR, &wp[0])
+            for pb in prange(g.G * nmb, num_threads=task_threads(
+                    g.G * nmb, 0.5 * wp.shape[0]), schedule='static'):
+                _pack_rows_kmajor(&w[0, 0, 0, 0], g.G, g.OCg, g.K, MR, pb,
+                                  &wp[0])
         if packed is not None:
             packed[key] = wpa
     wp = wpa
@@ -564,8 +568,12 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     # changes the sums: the bits do not depend on it)
     bt = _imax(1, (<Py_ssize_t>(FWD_L2_BYTES // sizeof(floating)) - nmb * MR * KC)
                // ((KC + nmb * MR) * NR))
-    nbk = _imin(tiles, _imax(_cdiv(tiles, bt),
-                             2 * task_threads(tiles, _gemm_ns(&g))))
+    nt = task_threads(tiles, _gemm_ns(&g))
+    nbk = _imin(tiles, _imax(_cdiv(tiles, bt), 2 * nt))
+    # a whole number of blocks per thread (9 blocks on 2 threads would
+    # leave one thread a block behind), when the groups do not spread them
+    if g.G == 1 and nbk % nt:
+        nbk = _imin(tiles, nbk + nt - nbk % nt)
     PB = _cdiv(tiles, nbk) * NR
     nbk = _cdiv(g.N * g.P, PB)
     ntasks = g.G * nbk
@@ -757,11 +765,15 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
     key = ("bwd_data", <uintptr_t>ks, MR, ncb, cbs, nblk)
     wpa = None if packed is None else packed.get(key)
     cdef floating[::1] wp
+    cdef Py_ssize_t pb
     if wpa is None:
         wpa = np.empty(g.G * ncb * nblk * g.OCg * MR, dtype=dtype)
         wp = wpa
         with nogil:
-            _pack_wt(&w[0, 0, 0, 0], &g, ncb, cbs * KHW, nblk, MR, &wp[0])
+            for pb in prange(g.G * ncb, num_threads=task_threads(
+                    g.G * ncb, 0.5 * wp.shape[0]), schedule='static'):
+                _pack_wt(&w[0, 0, 0, 0], &g, ncb, cbs * KHW, nblk, MR, pb,
+                         &wp[0])
         if packed is not None:
             packed[key] = wpa
     wp = wpa
