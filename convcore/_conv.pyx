@@ -539,12 +539,13 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     wpa = None if packed is None else packed.get(key)
     cdef floating[::1] wp
     cdef Py_ssize_t pb
+    cdef int pnt
     if wpa is None:
         wpa = np.empty(g.G * nmb * g.K * MR, dtype=dtype)
         wp = wpa
+        pnt = task_threads(g.G * nmb, 0.5 * wpa.size)
         with nogil:
-            for pb in prange(g.G * nmb, num_threads=task_threads(
-                    g.G * nmb, 0.5 * wp.shape[0]), schedule='static'):
+            for pb in prange(g.G * nmb, num_threads=pnt, schedule='static'):
                 _pack_rows_kmajor(&w[0, 0, 0, 0], g.G, g.OCg, g.K, MR, pb,
                                   &wp[0])
         if packed is not None:
@@ -766,12 +767,13 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
     wpa = None if packed is None else packed.get(key)
     cdef floating[::1] wp
     cdef Py_ssize_t pb
+    cdef int pnt
     if wpa is None:
         wpa = np.empty(g.G * ncb * nblk * g.OCg * MR, dtype=dtype)
         wp = wpa
+        pnt = task_threads(g.G * ncb, 0.5 * wpa.size)
         with nogil:
-            for pb in prange(g.G * ncb, num_threads=task_threads(
-                    g.G * ncb, 0.5 * wp.shape[0]), schedule='static'):
+            for pb in prange(g.G * ncb, num_threads=pnt, schedule='static'):
                 _pack_wt(&w[0, 0, 0, 0], &g, ncb, cbs * KHW, nblk, MR, pb,
                          &wp[0])
         if packed is not None:
