@@ -294,6 +294,56 @@ cdef void _avg_task(const Pool *q, const floating *x, floating *out,
             out[i * q.OW + j] = wide[i * q.Lp + j] / (dh[i] * dw[j])
 
 
+cdef void _avg2x2_task(const floating *x, floating *out, const floating *dh,
+                       const floating *dw, Py_ssize_t W, Py_ssize_t OH,
+                       Py_ssize_t OW) noexcept nogil:
+    """2x2 windows, stride 2, no padding, none past the plane: each output
+    from its two rows directly (the taps' order: the same bits), no phase
+    planes."""
+    cdef Py_ssize_t i, j
+    cdef const floating *r0
+    cdef const floating *r1
+    cdef floating *o
+    for i in range(OH):
+        r0 = x + 2 * i * W
+        r1 = r0 + W
+        o = out + i * OW
+        for j in range(OW):
+            o[j] = (((r0[2 * j] + r0[2 * j + 1]) + r1[2 * j]) + r1[2 * j + 1]) \
+                / (dh[i] * dw[j])
+
+
+cdef void _avg2x2_bwd_task(const floating *g, floating *gin,
+                           const floating *dh, const floating *dw,
+                           Py_ssize_t W, Py_ssize_t OH,
+                           Py_ssize_t OW) noexcept nogil:
+    """The gradient of _avg2x2_task: each output's share written to its
+    four cells (each input cell belongs to one window; the rest of gin stays
+    as the caller zeroed it)."""
+    cdef Py_ssize_t i, j
+    cdef floating v
+    cdef floating *r0
+    cdef floating *r1
+    cdef const floating *o
+    for i in range(OH):
+        r0 = gin + 2 * i * W
+        r1 = r0 + W
+        o = g + i * OW
+        for j in range(OW):
+            v = o[j] / (dh[i] * dw[j])
+            r0[2 * j] = v
+            r0[2 * j + 1] = v
+            r1[2 * j] = v
+            r1[2 * j + 1] = v
+
+
+cdef inline bint _plain2x2(const Pool *q) noexcept nogil:
+    """2x2 windows, stride 2, no padding, none past the plane."""
+    return (q.KH == 2 and q.KW == 2 and q.SH == 2 and q.SW == 2 and q.PH == 0
+            and q.PW == 0 and q.DH == 1 and q.DW == 1 and 2 * q.OH <= q.H
+            and 2 * q.OW <= q.W)
+
+
 def avg_pool2d_fwd(const floating[:, :, ::1] x, floating[:, :, ::1] out,
                    const floating[::1] div_h, const floating[::1] div_w,
                    tuple k, tuple s, tuple p):
@@ -304,6 +354,12 @@ def avg_pool2d_fwd(const floating[:, :, ::1] x, floating[:, :, ::1] out,
     if planes == 0 or q.OH == 0 or q.OW == 0:
         return
     cdef int nt = task_threads(planes, _plane_ns(planes, q.H * q.W, q.OH * q.OW))
+    if _plain2x2(&q):
+        with nogil:
+            for t in prange(planes, num_threads=nt, schedule='static'):
+                _avg2x2_task(&x[t, 0, 0], &out[t, 0, 0], &div_h[0], &div_w[0],
+                             q.W, q.OH, q.OW)
+        return
     cdef Py_ssize_t per = _ws_size(&q)
     ws = np.empty(per * nt, dtype=np.float32 if floating is float else np.float64)
     cdef floating[::1] wsv = ws
@@ -367,6 +423,12 @@ def avg_pool2d_bwd(const floating[:, :, ::1] gout, floating[:, :, ::1] gin,
     if planes == 0 or q.OH == 0 or q.OW == 0:
         return
     cdef int nt = task_threads(planes, _plane_ns(planes, q.H * q.W, q.OH * q.OW))
+    if _plain2x2(&q):
+        with nogil:
+            for t in prange(planes, num_threads=nt, schedule='static'):
+                _avg2x2_bwd_task(&gout[t, 0, 0], &gin[t, 0, 0], &div_h[0],
+                                 &div_w[0], q.W, q.OH, q.OW)
+        return
     cdef Py_ssize_t per = _ws_size(&q)
     ws = np.empty(per * nt, dtype=np.float32 if floating is float else np.float64)
     cdef floating[::1] wsv = ws
