@@ -11,6 +11,13 @@ from cython cimport floating
 from cython.parallel cimport prange
 
 from convcore._conv cimport kernels_f32, kernels_f64
+from convcore._openmp import fork_serial
+
+
+cdef int _team(Py_ssize_t t):
+    """Threads for a probe's t slices: one in a forked child, where OpenMP's
+    pool may not have survived the fork (as for the kernels)."""
+    return 1 if fork_serial() else <int>t
 
 
 def fma_shape(dtype):
@@ -52,8 +59,9 @@ def fma_probe(floating[::1] out, Py_ssize_t iters):
     True
     """
     cdef Py_ssize_t i, t = out.shape[0]
+    cdef int nt = _team(t)
     # acc*m + a with |m| < 1 stays finite and away from denormals
-    for i in prange(t, nogil=True, num_threads=t, schedule="static", chunksize=1):
+    for i in prange(t, nogil=True, num_threads=nt, schedule="static", chunksize=1):
         if floating is float:
             out[i] = kernels_f32().fma_probe(iters, 0.999, 0.001)
         else:
@@ -73,7 +81,8 @@ def stream_sum(const floating[::1] x, floating[::1] out):
     1000.0
     """
     cdef Py_ssize_t i, lo, hi, t = out.shape[0], n = x.shape[0]
-    for i in prange(t, nogil=True, num_threads=t, schedule="static", chunksize=1):
+    cdef int nt = _team(t)
+    for i in prange(t, nogil=True, num_threads=nt, schedule="static", chunksize=1):
         lo = i * n // t
         hi = (i + 1) * n // t
         if hi > lo:
@@ -101,7 +110,8 @@ def stream_copy(const floating[::1] x, floating[::1] y, int threads):
         raise ValueError(f"stream_copy: y must have the length of x ({n}), got {y.shape[0]}")
     if t < 1:
         raise ValueError(f"stream_copy: threads must be >= 1, got {t}")
-    for i in prange(t, nogil=True, num_threads=t, schedule="static", chunksize=1):
+    cdef int nt = _team(t)
+    for i in prange(t, nogil=True, num_threads=nt, schedule="static", chunksize=1):
         lo = i * n // t
         hi = (i + 1) * n // t
         if hi > lo:

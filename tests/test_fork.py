@@ -105,3 +105,58 @@ def test_forked_child_is_serial_even_when_parent_ran_serially(tmp_path):
     assert r["exitcode"] == 0 and r["same"] and r["close"]
     assert r["fork_serial"] == _openmp.openmp_enabled()
     assert r["threads"] == 1
+
+
+PROBE_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import multiprocessing as mp
+
+    import numpy as np
+
+    import convcore
+    from convcore import _openmp, _peak
+
+    X = np.ones(1 << 16, np.float32)
+
+
+    def child(q):
+        y = np.empty_like(X)
+        _peak.stream_copy(X, y, 2)
+        s = np.empty(2, np.float32)
+        _peak.stream_sum(X, s)
+        f = np.empty(2, np.float32)
+        _peak.fma_probe(f, 100)
+        q.put(bool(np.array_equal(y, X)) and float(s.sum()) == X.size)
+
+
+    if __name__ == "__main__":
+        _openmp._set_min_thread_work(0)
+        convcore.set_num_threads(2)
+        convcore.conv2d(np.ones((2, 8, 40, 40), np.float32),
+                        np.ones((16, 8, 3, 3), np.float32), padding=1)
+        y = np.empty_like(X)
+        _peak.stream_copy(X, y, 2)  # the probes' own threads, in the parent
+        ctx = mp.get_context("fork")
+        q = ctx.Queue()
+        p = ctx.Process(target=child, args=(q,))
+        p.start()
+        ok = q.get()
+        p.join()
+        print(json.dumps(dict(ok=ok, exitcode=p.exitcode)))
+    """)
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                    reason="no fork on this platform")
+def test_peak_probes_in_a_forked_child(tmp_path):
+    # the benchmark's probes start their own parallel regions: in a forked
+    # child they must run serially like the kernels, not hang
+    script = tmp_path / "probe_child.py"
+    script.write_text(PROBE_SCRIPT)
+    rc, out, err = run_python([str(script)], TIMEOUT_S, python_env(OMP_NUM_THREADS="2"))
+    if rc is None:
+        pytest.fail(f"no result within {TIMEOUT_S} s (the forked child hung)\n{err}")
+    assert rc == 0, err
+    r = json.loads(out.strip().splitlines()[-1])
+    assert r == dict(ok=True, exitcode=0)
