@@ -94,9 +94,7 @@ class _PoolCall:
                     f"than the padded input (input shape {tuple(shape)}, padding "
                     f"{p}); output size would be < 1")
             out.append(o)
-        taps = 1
-        for ki in k:
-            taps *= ki
+        taps = math.prod(k)
         if taps > INDEX_LIMIT:  # window taps are numbered in 32 bits
             raise ValueError(
                 f"{fn}: a kernel_size {k} window has {taps} cells, more than "

@@ -213,6 +213,8 @@ LARGE = [
     ("conv1d_image_groups", 1, (9, 5, 100), (7, 5, 3), dict(padding=1)),
     # K = 1080 rows of W^T: bwd_data reads dout from packed panels
     ("bwd_data_panels", 2, (2, 120, 23, 25), (21, 120, 3, 3), dict(padding=1)),
+    # 1x1 with W^T of 1024 rows: panels, tiles written straight into gin
+    ("bwd_data_pointwise_panels", 2, (2, 1024, 5, 7), (40, 1024, 1, 1), {}),
 ]
 
 
