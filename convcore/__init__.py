@@ -54,14 +54,17 @@ finally:
 # for show_config()
 _omp_wait = (" ".join(f"{k}={v}" for k, v in _user_wait.items()) + " (yours)"
              if _user_wait else f"GOMP_SPINCOUNT={_SPINCOUNT} (convcore's default)")
-from convcore._config import show_config  # noqa: E402
+from convcore._config import (get_conv_algorithm, set_conv_algorithm,  # noqa: E402
+                              show_config)
 from convcore.functional import *  # noqa: E402,F401,F403  (the public ops)
 from convcore.functional import __all__ as _ops  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = sorted(_ops) + [
+    "get_conv_algorithm",
     "get_num_threads",
+    "set_conv_algorithm",
     "set_num_threads",
     "show_config",
 ]

@@ -527,6 +527,9 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     if g.Cg == 1 and g.G == g.C and g.G > 1:
         _dw_fwd(x, w, bias, out, &g)
         return
+    if _wino_applies(g.KH, g.KW, sh, sw, dh, dw, groups, g.C, g.OC):
+        _wino_conv(x, w, bias, out, ph, pw, False, packed)
+        return
     cdef const void *ks = _kset(<floating>0)
     cdef int MR, MR2, NR, dmr, dnr, dvl, dpl
     _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &dvl, &dpl, floating is float)
@@ -591,6 +594,327 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
                       &wp[0], bp, &out[0, 0, 0, 0], bbuf,
                       bbuf + _round_up(KC * PB) + xpn,
                       bbuf + _round_up(KC * PB))
+
+
+# ---------------------------------------------------------------- winograd --
+# F(4x4, 3x3) for 3x3 stride-1 convolutions without dilation or groups
+# (winograd.inc.c has the transforms). Per block of NB tiles (counted across
+# the batch, so small images fill whole NR tiles): the input transform
+# V[36][C][NB], one GEMM per position M[xi] = U[xi] . V[xi] with the gemm
+# micro-kernel (sums over the channels in increasing order: the bits depend
+# on neither the blocking nor the threads), then the output transform. The
+# choice depends on the channels, kernel, stride, dilation and groups only,
+# never on the image size (convcore.dask relies on it: see _conv_tile).
+
+cdef enum:
+    # bytes of one block's V and M (they stream through L2 and L3)
+    WINO_BLOCK_BYTES = 1024 * 1024
+    # output channels go in chunks of about this many bytes of transformed
+    # filters U: a block holds one chunk's products M at a time, and a call
+    # without a packed cache and with more than one chunk transforms U chunk
+    # by chunk into each task's small buffer (faulting in a fresh array 4x
+    # the weights cost more than the 36 GEMMs on resnet_3x3_7)
+    WINO_CHUNK_BYTES = 4 * 1024 * 1024
+    # bytes of the U chunk a task transforms at a time, when it does
+    WINO_UCHUNK_BYTES = 256 * 1024
+    # bytes of a block's V when each task transforms its own U
+    WINO_V_BYTES = 8 * 1024 * 1024
+    # fewest input and output channels for the automatic choice
+    WINO_MIN_C = 16
+    WINO_MIN_OC = 16
+
+# "auto": Winograd where it applies and the channels are enough; "direct":
+# never; "winograd": wherever it applies. Set by convcore.set_conv_algorithm
+# (which validates it, and reads CONVCORE_CONV_ALGORITHM at import).
+_algorithm = "auto"
+
+
+def set_conv_algorithm(name):
+    global _algorithm
+    _algorithm = name
+
+
+def get_conv_algorithm():
+    return _algorithm
+
+
+cdef bint _wino_applies(Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t sh,
+                        Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw,
+                        Py_ssize_t groups, Py_ssize_t C, Py_ssize_t OC):
+    """Whether a convolution (C in, OC out) runs through Winograd."""
+    if _algorithm == "direct":
+        return False
+    if not (KH == 3 and KW == 3 and sh == 1 and sw == 1 and dh == 1
+            and dw == 1 and groups == 1):
+        return False
+    return _algorithm == "winograd" or (C >= WINO_MIN_C and OC >= WINO_MIN_OC)
+
+
+cdef bint _wino_bwd_data(const Geom *g):
+    """The input gradient of a 3x3 stride-1 layer is a 3x3 convolution of
+    dout (OC channels in, C out) padded by 2 - P, with the filters
+    transposed and rotated: Winograd where the forward rule takes that
+    convolution."""
+    return g.PH <= 2 and g.PW <= 2 and _wino_applies(
+        g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.G, g.OC, g.C)
+
+
+def conv_algorithm(pass_, Py_ssize_t C, Py_ssize_t OC, Py_ssize_t KH,
+                   Py_ssize_t KW, Py_ssize_t sh=1, Py_ssize_t sw=1,
+                   Py_ssize_t ph=0, Py_ssize_t pw=0, Py_ssize_t dh=1,
+                   Py_ssize_t dw=1, Py_ssize_t groups=1):
+    """"winograd" or "direct": how a pass ("fwd", "bwd_data",
+    "bwd_weights") of this convolution runs now (the drivers' own rule)."""
+    cdef Geom g = _geom(1, C, 1, 1, OC, KH, KW, 1, 1, sh, sw, ph, pw, dh, dw,
+                        groups)
+    if pass_ == "fwd":
+        wino = _wino_applies(KH, KW, sh, sw, dh, dw, groups, C, OC)
+    elif pass_ == "bwd_data":
+        wino = _wino_bwd_data(&g)
+    elif pass_ == "bwd_weights":
+        wino = False
+    else:
+        raise ValueError(f"conv_algorithm: unknown pass {pass_!r}")
+    return "winograd" if wino else "direct"
+
+
+cdef struct WGeom:
+    Py_ssize_t N, C, H, W, OC, OH, OW, PH, PW, TH, TW, T, NB, ldr
+    Py_ssize_t nmb, cib  # MR-row filter blocks, and blocks per chunk
+    # position (xi) strides of U, V and M: a line more than their rows, so
+    # that the 36 streams of a transform do not share one cache set
+    Py_ssize_t xu, xv, xm
+    bint flip
+
+
+cdef void _wino_in_block(const void *ks, const WGeom *g, Py_ssize_t q0,
+                         Py_ssize_t nbt, const floating *x, floating *V,
+                         floating *rows, floating *ph) noexcept nogil:
+    """V[xi][c][q - q0] = (B^T d B)[xi] of tile q's channel c, q0 <= q <
+    q0 + nbt, one tile-row segment at a time (its 6 input rows padded)."""
+    cdef Py_ssize_t TPI = g.TH * g.TW, ldr = g.ldr
+    cdef Py_ssize_t q, n, rem, th, tw, seg, c, r, ih, lo, hi, c0
+    cdef const floating *src
+    cdef floating *dst
+    q = q0
+    while q < q0 + nbt:
+        n = q // TPI
+        rem = q - n * TPI
+        th = rem // g.TW
+        tw = rem - th * g.TW
+        seg = _imin(g.TW - tw, q0 + nbt - q)
+        c0 = 4 * tw - g.PW  # input column of the segment's left edge
+        lo = _imax(0, -c0)
+        hi = _imax(lo, _imin(ldr, g.W - c0))
+        for c in range(g.C):
+            for r in range(6):
+                ih = 4 * th + r - g.PH
+                dst = rows + r * ldr
+                if ih < 0 or ih >= g.H or hi == lo:
+                    memset(dst, 0, ldr * sizeof(floating))
+                else:
+                    src = x + ((n * g.C + c) * g.H + ih) * g.W + c0 + lo
+                    memset(dst, 0, lo * sizeof(floating))
+                    memcpy(dst + lo, src, (hi - lo) * sizeof(floating))
+                    memset(dst + hi, 0, (ldr - hi) * sizeof(floating))
+            if floating is float:
+                (<const cc_f32_kernels *>ks).wino_in(
+                    seg, rows, ldr, ph, V + c * g.NB + (q - q0), g.xv)
+            else:
+                (<const cc_f64_kernels *>ks).wino_in(
+                    seg, rows, ldr, ph, V + c * g.NB + (q - q0), g.xv)
+        q += seg
+
+
+cdef void _wino_out_block(const void *ks, const WGeom *g, Py_ssize_t q0,
+                          Py_ssize_t nbt, Py_ssize_t oc0, Py_ssize_t oc1,
+                          Py_ssize_t ldm, const floating *M,
+                          const floating *bias, floating *out,
+                          floating *ybuf) noexcept nogil:
+    """out[n, oc, tile q] = (A^T m A) + bias for output channels [oc0, oc1),
+    m at M[xi*ldm + (oc - oc0)*NB + q - q0]."""
+    cdef Py_ssize_t TPI = g.TH * g.TW, ldy = g.ldr
+    cdef Py_ssize_t q, n, rem, th, tw, seg, oc, a, ncol
+    for oc in range(oc0, oc1):
+        q = q0
+        while q < q0 + nbt:
+            n = q // TPI
+            rem = q - n * TPI
+            th = rem // g.TW
+            tw = rem - th * g.TW
+            seg = _imin(g.TW - tw, q0 + nbt - q)
+            if floating is float:
+                (<const cc_f32_kernels *>ks).wino_out(
+                    seg, M + (oc - oc0) * g.NB + (q - q0), ldm,
+                    0 if bias == NULL else bias[oc], ybuf, ldy)
+            else:
+                (<const cc_f64_kernels *>ks).wino_out(
+                    seg, M + (oc - oc0) * g.NB + (q - q0), ldm,
+                    0 if bias == NULL else bias[oc], ybuf, ldy)
+            ncol = _imin(4 * seg, g.OW - 4 * tw)
+            for a in range(_imin(4, g.OH - 4 * th)):
+                memcpy(out + ((n * g.OC + oc) * g.OH + 4 * th + a) * g.OW + 4 * tw,
+                       ybuf + a * ldy, ncol * sizeof(floating))
+            q += seg
+
+
+cdef void _wino_task(const void *ks, bint narrow, const WGeom *g,
+                     Py_ssize_t b, int MR, int NR, const floating *x,
+                     const floating *w, const floating *up,
+                     const floating *bias, floating *out,
+                     floating *ws) noexcept nogil:
+    """Tiles [b*NB, b*NB + NB) of the batch: input transform once, then per
+    chunk of cib filter blocks 36 GEMMs and the output transform. up: all of
+    U, or NULL to transform each chunk's U from w into this thread's
+    workspace ws (layout in _wino_conv)."""
+    cdef Py_ssize_t NB = g.NB, ublk = 36 * g.xu, OCp = g.cib * MR
+    cdef Py_ssize_t q0 = b * NB, nbt = _imin(NB, g.T - q0)
+    cdef Py_ssize_t npad = _cdiv(nbt, NR) * NR
+    cdef floating *V = ws
+    cdef floating *M = V + 36 * g.xv
+    cdef floating *rows = M + 36 * g.xm
+    cdef floating *ph = rows + 6 * g.ldr
+    cdef floating *ybuf = ph + 6 * g.ldr
+    cdef floating *ubuf = ybuf + 4 * g.ldr
+    cdef const floating *uc
+    cdef Py_ssize_t ib0, nib, ib, xi, j0
+    _wino_in_block(ks, g, q0, nbt, x, V, rows, ph)
+    for xi in range(36):
+        _zero_cols(V + xi * g.xv, g.C, NB, nbt, npad)
+    ib0 = 0
+    while ib0 < g.nmb:
+        nib = _imin(g.cib, g.nmb - ib0)
+        if up != NULL:
+            uc = up + ib0 * ublk
+        else:
+            for ib in range(nib):
+                _wino_pack(ks, w, g, MR, ib0 + ib, ubuf + ib * ublk)
+            uc = ubuf
+        # one GEMM per position: M[xi][oc][NB] = U[xi][oc][C] . V[xi][C][NB]
+        for xi in range(36):
+            for ib in range(nib):
+                j0 = 0
+                while j0 < npad:
+                    _gemm(ks, narrow, g.C, uc + ib * ublk + xi * g.xu,
+                          V + xi * g.xv + j0, NB,
+                          M + xi * g.xm + ib * MR * NB + j0, NB, NULL, False)
+                    j0 += NR
+        _wino_out_block(ks, g, q0, nbt, ib0 * MR, _imin(g.OC, (ib0 + nib) * MR),
+                        g.xm, M, bias, out, ybuf)
+        ib0 += nib
+
+
+cdef void _wino_pack(const void *ks, const floating *w, const WGeom *g,
+                     int MR, Py_ssize_t ib, floating *up) noexcept nogil:
+    """U[xi*xu + c*MR + m] = (G g G^T)[xi] of the filter (oc = ib*MR + m, c), for
+    filter block ib (up points at the block): w[oc][c] (w is (OC, C, 3, 3)),
+    or with `flip` w[c][oc] rotated by 180 degrees (w is (C, OC, 3, 3): the
+    input gradient's filters); rows past OC are zeros."""
+    cdef Py_ssize_t nm = _imin(MR, g.OC - ib * MR)
+    cdef const floating *g0
+    cdef ptrdiff_t ms, cs, ts
+    if g.flip:
+        g0, ms, cs, ts = w + ib * MR * 9 + 8, 9, g.OC * 9, -1
+    else:
+        g0, ms, cs, ts = w + ib * MR * g.C * 9, g.C * 9, 9, 1
+    if floating is float:
+        (<const cc_f32_kernels *>ks).wino_wt(nm, g.C, g0, ms, cs, ts, up, MR,
+                                             g.xu)
+    else:
+        (<const cc_f64_kernels *>ks).wino_wt(nm, g.C, g0, ms, cs, ts, up, MR,
+                                             g.xu)
+
+
+cdef _wino_conv(const floating[:, :, :, ::1] x,
+                const floating[:, :, :, ::1] w, bias,
+                floating[:, :, :, ::1] out, Py_ssize_t ph, Py_ssize_t pw,
+                bint flip, dict packed):
+    """out = conv3x3(x, w, padding (ph, pw)) + bias by Winograd F(4x4, 3x3);
+    `flip`: w is (C_out, C_in, 3, 3) of a forward whose input gradient this
+    is (the filters transposed and rotated). out is fully overwritten.
+
+    U (the transformed filters, 4x the weights) is made once and kept in
+    `packed` when the caller keeps one; otherwise, when it exceeds one chunk
+    (WINO_CHUNK_BYTES), each task transforms chunk by chunk into its own
+    small buffer, and the blocks are made few and large so that this costs
+    about one transform in all, instead of faulting in a fresh array."""
+    cdef WGeom g
+    g.N, g.C, g.H, g.W = x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+    g.OC, g.OH, g.OW = out.shape[1], out.shape[2], out.shape[3]
+    g.PH, g.PW, g.flip = ph, pw, flip
+    g.TH, g.TW = _cdiv(g.OH, 4), _cdiv(g.OW, 4)
+    g.T = g.N * g.TH * g.TW
+    cdef const void *ks = _kset(<floating>0)
+    cdef int MR, MR2, NR, dmr, dnr, VL, dpl
+    _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &VL, &dpl, floating is float)
+    # the MR2-row kernel only for fewer output channels than that: with
+    # AVX2 its 8 accumulators run the 36 GEMMs slower than the MR-row tile
+    cdef bint narrow = g.OC <= MR2
+    if narrow:
+        MR = MR2
+    g.nmb = _cdiv(g.OC, MR)
+    g.xu = g.C * MR + ALIGN
+    cdef Py_ssize_t ublk = 36 * g.xu
+    # filter blocks per chunk: a function of the channels only
+    g.cib = _imax(1, _imin(g.nmb, WINO_CHUNK_BYTES // (ublk * sizeof(floating))))
+    # padded input rows of a tile-row segment: 4 columns a tile, with room
+    # for the vector loops of the transforms
+    g.ldr = _round_up(4 * (_cdiv(g.TW, VL) * VL + 2 * VL))
+    dtype = np.float32 if floating is float else np.float64
+    key = ("winograd", <uintptr_t>ks, MR, bool(flip))
+    wpa = None if packed is None else packed.get(key)
+    cdef bint whole = wpa is not None or packed is not None or g.cib == g.nmb
+    if not whole:  # U made per task: chunks that stay in L2 from the
+        # transform to the GEMM (M and the output transform do not care)
+        g.cib = _imax(1, _imin(g.nmb, WINO_UCHUNK_BYTES // (ublk * sizeof(floating))))
+    cdef floating[::1] up
+    cdef Py_ssize_t ib
+    cdef int pnt
+    if whole and wpa is None:
+        wpa = np.empty(g.nmb * ublk, dtype=dtype)
+        up = wpa
+        pnt = task_threads(g.nmb, 2.0 * wpa.size)
+        with nogil:
+            for ib in prange(g.nmb, num_threads=pnt, schedule='static'):
+                _wino_pack(ks, &w[0, 0, 0, 0], &g, MR, ib, &up[0] + ib * ublk)
+        if packed is not None:
+            packed[key] = wpa
+    if whole:
+        up = wpa
+    cdef floating[::1] bv
+    cdef const floating *bp = NULL
+    if bias is not None:
+        bv = bias
+        bp = &bv[0]
+    # tiles per block, whole NR tiles, balanced: V and a chunk's M within
+    # WINO_BLOCK_BYTES, at least two blocks per thread where possible; with
+    # U made per task, one block per thread unless V exceeds WINO_V_BYTES
+    cdef Py_ssize_t tiles = _cdiv(g.T, NR), bt, nbk
+    cdef double ns = 2.0 * g.N * g.OH * g.OW * g.OC * g.C * 9 * 0.005
+    cdef int nt = task_threads(tiles, ns)
+    if whole:
+        bt = WINO_BLOCK_BYTES // (36 * (g.C + g.cib * MR) * sizeof(floating) * NR)
+        nbk = _imin(tiles, _imax(_cdiv(tiles, _imax(1, bt)), 2 * nt))
+    else:
+        bt = WINO_V_BYTES // (36 * g.C * sizeof(floating) * NR)
+        nbk = _imin(tiles, _imax(_cdiv(tiles, _imax(1, bt)), nt))
+    g.NB = _cdiv(tiles, nbk) * NR
+    nbk = _cdiv(g.T, g.NB)
+    nt = task_threads(nbk, ns)
+    g.xv = g.C * g.NB + ALIGN
+    g.xm = g.cib * MR * g.NB + ALIGN
+    cdef Py_ssize_t per = _round_up(36 * (g.xv + g.xm) + 16 * g.ldr
+                                    + (0 if whole else g.cib * ublk))
+    wsa = np.empty(per * nt + ALIGN, dtype=dtype)
+    cdef floating[::1] ws = wsa
+    cdef floating *ws0 = &ws[0] + _aligned_offset(ws)
+    cdef const floating *upp = &up[0] if whole else NULL
+    cdef Py_ssize_t t
+    with nogil, parallel(num_threads=nt):
+        for t in prange(nbk, schedule='dynamic'):
+            _wino_task(ks, narrow, &g, t, MR, NR, &x[0, 0, 0, 0],
+                       &w[0, 0, 0, 0], upp, bp, &out[0, 0, 0, 0],
+                       ws0 + omp_get_thread_num() * per)
 
 
 # ---------------------------------------------------------------- bwd_data --
@@ -742,6 +1066,9 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
         return
     if g.Cg == 1 and g.G == g.C and g.G > 1:
         _dw_bwd_data(gout, w, gin, &g)
+        return
+    if _wino_bwd_data(&g):
+        _wino_conv(gout, w, None, gin, 2 - g.PH, 2 - g.PW, True, packed)
         return
     cdef const void *ks = _kset(<floating>0)
     cdef int MR, MR2, NR, dmr, dnr, dvl, dpl

@@ -52,6 +52,13 @@ cdef extern from "convcore.h" nogil:
         float (*fma_probe)(size_t iters, float m, float a) noexcept nogil
         float (*stream_sum)(size_t n, const float *x) noexcept nogil
         void (*stream_copy)(size_t n, const float *x, float *y) noexcept nogil
+        void (*wino_in)(size_t n, const float *rows, size_t ldr, float *ph,
+                        float *v, size_t ldv) noexcept nogil
+        void (*wino_out)(size_t n, const float *m, size_t ldm, float bias,
+                         float *y, size_t ldy) noexcept nogil
+        void (*wino_wt)(size_t nm, size_t C, const float *g, ptrdiff_t ms,
+                        ptrdiff_t cs, ptrdiff_t ts, float *u, size_t mr,
+                        size_t ldu) noexcept nogil
     ctypedef struct cc_f64_kernels:
         const char *name
         int mr, mr2, nr, dmr, dnr, dvl, dpl
@@ -100,6 +107,13 @@ cdef extern from "convcore.h" nogil:
         double (*fma_probe)(size_t iters, double m, double a) noexcept nogil
         double (*stream_sum)(size_t n, const double *x) noexcept nogil
         void (*stream_copy)(size_t n, const double *x, double *y) noexcept nogil
+        void (*wino_in)(size_t n, const double *rows, size_t ldr, double *ph,
+                        double *v, size_t ldv) noexcept nogil
+        void (*wino_out)(size_t n, const double *m, size_t ldm, double bias,
+                         double *y, size_t ldy) noexcept nogil
+        void (*wino_wt)(size_t nm, size_t C, const double *g, ptrdiff_t ms,
+                        ptrdiff_t cs, ptrdiff_t ts, double *u, size_t mr,
+                        size_t ldu) noexcept nogil
     unsigned cc_cpu_features()
     unsigned CC_ISA_AVX2_FMA, CC_ISA_AVX512F
     int cc_num_kernel_sets

@@ -313,17 +313,33 @@ def _tile_bounds(chunks, out, stride, pad, span):
     return bounds
 
 
-def _conv_tile(block, wb, rows, cols, stride, dilation, groups, dtype):
+# Output tiles are computed from a multiple of this many rows and columns
+# (and cropped): Winograd's 4x4 output tiles then fall where they fall in
+# the whole-array call, so each output is the same expression of the same
+# inputs (in the direct path every output is one sum whatever its place).
+_ALIGN = 4
+
+
+def _aligned(o0, o1, out):
+    """[o0, o1) widened to start at a multiple of _ALIGN and end at one or
+    at the array's edge."""
+    return o0 - o0 % _ALIGN, min(out, -(-o1 // _ALIGN) * _ALIGN)
+
+
+def _conv_tile(block, wb, rows, cols, crop, stride, dilation, groups, dtype):
     """One output tile: `block` holds the input rows/cols [r0, r1) x
     [c0, c1) clipped to the array; the zero padding outside it is put back
-    here. `wb` is (weight, bias)."""
+    here. `wb` is (weight, bias); `crop` the tile's rows and columns within
+    the aligned output computed."""
     (r0, r1), (c0, c1) = rows, cols
     w, b = wb
     x = np.zeros(block.shape[:2] + (r1 - r0, c1 - c0), dtype)
     x[:, :, max(0, -r0):max(0, -r0) + block.shape[2],
       max(0, -c0):max(0, -c0) + block.shape[3]] = block
-    return convcore.conv2d(x, w, b, stride=stride, padding=0, dilation=dilation,
-                           groups=groups)
+    y = convcore.conv2d(x, w, b, stride=stride, padding=0, dilation=dilation,
+                        groups=groups)
+    (i0, i1), (j0, j1) = crop
+    return np.ascontiguousarray(y[:, :, i0:i1, j0:j1])
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -352,14 +368,15 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
     Notes
     -----
-    Each output tile's task gets exactly the input rows and columns its
-    windows cover: its input chunk and a halo of about
-    ``dilation * (kernel - 1) // 2`` on each side, whatever the alignment of
-    the chunk edges to the stride. (``map_overlap`` keeps each output chunk
-    the shape of its input chunk, which a stride breaks, so the overlapping
-    tiles are cut here instead.) The task builds the zero padding at the
-    array's borders itself and runs :func:`convcore.conv2d` on the tile with
-    no padding.
+    Each output tile's task gets the input rows and columns its windows
+    cover: its input chunk and a halo of about ``dilation * (kernel - 1) //
+    2`` on each side, whatever the alignment of the chunk edges to the
+    stride, widened so that the outputs it computes start at a multiple of
+    4 (Winograd's output tile; the extra rows and columns are cropped).
+    (``map_overlap`` keeps each output chunk the shape of its input chunk,
+    which a stride breaks, so the overlapping tiles are cut here instead.)
+    The task builds the zero padding at the array's borders itself and runs
+    :func:`convcore.conv2d` on the tile with no padding.
 
     Examples
     --------
@@ -406,16 +423,19 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     col_b = _tile_bounds(x.chunks[3], OW, sw, pw, span[1])
     grid = []
     for o0, o1 in zip(row_b[:-1], row_b[1:]):
-        rows = (o0 * sh - ph, (o1 - 1) * sh - ph + span[0])
+        a0, a1 = _aligned(o0, o1, OH)
+        rows = (a0 * sh - ph, (a1 - 1) * sh - ph + span[0])
         line = []
         for q0, q1 in zip(col_b[:-1], col_b[1:]):
-            cols = (q0 * sw - pw, (q1 - 1) * sw - pw + span[1])
+            b0, b1 = _aligned(q0, q1, OW)
+            cols = (b0 * sw - pw, (b1 - 1) * sw - pw + span[1])
+            crop = ((o0 - a0, o1 - a0), (q0 - b0, q1 - b0))
             # the rows and columns of x the windows cover (none: all padding)
             r_lo, c_lo = min(max(0, rows[0]), H), min(max(0, cols[0]), W)
             tile = x[:, :, r_lo:max(r_lo, min(H, rows[1])),
                      c_lo:max(c_lo, min(W, cols[1]))].rechunk({2: -1, 3: -1})
             line.append(da.map_blocks(
-                _conv_tile, tile, wb, rows, cols, (sh, sw), (dh, dw),
+                _conv_tile, tile, wb, rows, cols, crop, (sh, sw), (dh, dw),
                 groups, dt, dtype=dt, chunks=(tile.chunks[0], (OC,), (o1 - o0,), (q1 - q0,)),
                 meta=np.empty((0, 0, 0, 0), dt)))
         grid.append(line)

@@ -228,6 +228,32 @@ def test_conv2d_spatial_chunks_unaligned_stride_dilation_padding(client):
     assert np.array_equal(y.compute(scheduler="threads"), expected)
 
 
+@pytest.mark.parametrize("algorithm", ["auto", "winograd"])
+def test_conv2d_winograd_tiles_bitwise(algorithm):
+    """3x3 stride-1 layers with enough channels go through Winograd, whose
+    4x4 output tiles make each output depend on where its tile falls: the
+    tasks align their outputs to the whole array's tile grid."""
+    previous = convcore.get_conv_algorithm()
+    convcore.set_conv_algorithm(algorithm)
+    try:
+        r = keyed_rng("conv2d-winograd", algorithm)
+        C, OC = (16, 20) if algorithm == "auto" else (3, 5)
+        assert convcore._conv.conv_algorithm("fwd", C, OC, 3, 3) == "winograd"
+        img = r.standard_normal((3, C, 29, 26)).astype(np.float32)
+        w = r.standard_normal((OC, C, 3, 3)).astype(np.float32)
+        b = r.standard_normal(OC).astype(np.float32)
+        for chunks, padding in [(((2, 1), (C,), (5, 9, 15), (7, 6, 13)), 1),
+                                (((3,), (C,), (1, 28), (13, 13)), 0),
+                                (((1, 2), (C,), (10, 10, 9), (3, 3, 20)), 2),
+                                (((3,), (C,), (29,), (9, 8, 9)), "same")]:
+            x = da.from_array(img, chunks=chunks)
+            y = ccd.conv2d(x, w, b, padding=padding)
+            expected = convcore.conv2d(img, w, b, padding=padding)
+            assert np.array_equal(y.compute(scheduler="threads"), expected), (chunks, padding)
+    finally:
+        convcore.set_conv_algorithm(previous)
+
+
 def _splits(r, n):
     """Random chunk sizes summing to n (sizes of 1 included)."""
     if n < 2:

@@ -50,6 +50,8 @@ unsigned cc_cpu_features(void);
  *   one pass, for planes without NaN.
  * relu, leaky_relu, leaky_relu_bwd, sigmoid, sigmoid_bwd, tanh_bwd:
  *   elementwise.
+ * wino_in, wino_out, wino_wt: Winograd F(4x4, 3x3) input, output and
+ *   filter transforms (winograd.inc.c), VL tiles at a time.
  * fma_probe, stream_sum, stream_copy: the peak probes of the benchmark
  *   report (FMA throughput with fma_chains chains, read and copy bandwidth;
  *   see ukernels.inc.c); stream_sum also tells max pooling which planes
@@ -98,6 +100,13 @@ typedef struct {
     float (*fma_probe)(size_t iters, float m, float a);
     float (*stream_sum)(size_t n, const float *x);
     void (*stream_copy)(size_t n, const float *x, float *y);
+    void (*wino_in)(size_t n, const float *rows, size_t ldr, float *ph, float *v,
+                    size_t ldv);
+    void (*wino_out)(size_t n, const float *m, size_t ldm, float bias, float *y,
+                     size_t ldy);
+    void (*wino_wt)(size_t nm, size_t C, const float *g, ptrdiff_t ms,
+                    ptrdiff_t cs, ptrdiff_t ts, float *u, size_t mr,
+                    size_t ldu);
 } cc_f32_kernels;
 
 typedef struct {
@@ -145,6 +154,13 @@ typedef struct {
     double (*fma_probe)(size_t iters, double m, double a);
     double (*stream_sum)(size_t n, const double *x);
     void (*stream_copy)(size_t n, const double *x, double *y);
+    void (*wino_in)(size_t n, const double *rows, size_t ldr, double *ph, double *v,
+                    size_t ldv);
+    void (*wino_out)(size_t n, const double *m, size_t ldm, double bias, double *y,
+                     size_t ldy);
+    void (*wino_wt)(size_t nm, size_t C, const double *g, ptrdiff_t ms,
+                    ptrdiff_t cs, ptrdiff_t ts, double *u, size_t mr,
+                    size_t ldu);
 } cc_f64_kernels;
 
 /* Every kernel set compiled into this build, best first; the last is scalar.

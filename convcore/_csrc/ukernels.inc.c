@@ -48,6 +48,9 @@
 #define FMA_PROBE CC_FN(_fma_probe)
 #define STREAM_SUM CC_FN(_stream_sum)
 #define STREAM_COPY CC_FN(_stream_copy)
+#define WINO_IN CC_FN(_wino_in)
+#define WINO_OUT CC_FN(_wino_out)
+#define WINO_WT CC_FN(_wino_wt)
 #define HSUM_FN CC_FN(_hsum)
 #define VEC CC_FN(_vec)
 #define UVEC CC_FN(_uvec)
@@ -128,6 +131,7 @@ typedef T CC_FN(_pvec) __attribute__((vector_size(4 * sizeof(T)), aligned(sizeof
 #include "gemm.inc.c"
 #define GMR MR2
 #include "gemm.inc.c"
+#include "winograd.inc.c"
 
 /* DMR x DNR tile of dot products, kept as PL = min(VL, 4) partial sums:
  *   c[(m*DNR + j)*PL + v] += the sum over i = v (mod PL), i < l, of
@@ -776,7 +780,7 @@ const KSET_TYPE KSET = {
 #undef GMR
     DOT, AXPY, AXPY_SCATTER, TAPS, DOT_STRIDED, GATHER, PACK2D,
     MAX_UPDATE, MAX_UPDATE_TAP, MAX_TAPS, ADD, GATHER2D, DEINT2D, INT2D, RELU, LEAKY, LEAKY_BWD, SIGMOID, SIGMOID_BWD, TANH_BWD,
-    FMA_CHAINS, FMA_PROBE, STREAM_SUM, STREAM_COPY,
+    FMA_CHAINS, FMA_PROBE, STREAM_SUM, STREAM_COPY, WINO_IN, WINO_OUT, WINO_WT,
 };
 
 #undef NV
@@ -816,6 +820,9 @@ const KSET_TYPE KSET = {
 #undef FMA_PROBE
 #undef STREAM_SUM
 #undef STREAM_COPY
+#undef WINO_IN
+#undef WINO_OUT
+#undef WINO_WT
 #undef FMA_CHAINS
 #undef HSUM_FN
 #undef VEC
