@@ -150,12 +150,19 @@ def kernel_info():
     }
 
 
-cdef bint _use_narrow(Py_ssize_t M, int MR, int MR2) noexcept nogil:
-    """Pick the MR2-row kernel when it pads M to fewer rows than MR does
-    (both run at the same rate with the KC slice in L1: measured)."""
+cdef bint _use_narrow(Py_ssize_t M, int MR, int MR2, int NR,
+                      int VL) noexcept nogil:
+    """Pick the MR2-row kernel when M fits in it, or when it pads M to fewer
+    rows than MR does and still holds 16 vector accumulators (AVX-512's
+    8x32 and 14x32 run at the same rate with the KC slice in L1: measured;
+    AVX2's 4x16 has 8, too few to cover the FMA latency on both pipes, and
+    ran 10-18% slower than 6x16 on the direct layers of the workload)."""
     if _force_narrow >= 0:
         return _force_narrow
-    return _cdiv(M, MR2) * MR2 < _cdiv(M, MR) * MR
+    if M <= MR2:
+        return True
+    return (MR2 * (NR // VL) >= 16
+            and _cdiv(M, MR2) * MR2 < _cdiv(M, MR) * MR)
 
 
 cdef int _force_narrow = -1
@@ -533,7 +540,7 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     cdef const void *ks = _kset(<floating>0)
     cdef int MR, MR2, NR, dmr, dnr, dvl, dpl
     _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &dvl, &dpl, floating is float)
-    cdef bint narrow = _use_narrow(g.OCg, MR, MR2)
+    cdef bint narrow = _use_narrow(g.OCg, MR, MR2, NR, dvl)
     if narrow:
         MR = MR2
     dtype = np.float32 if floating is float else np.float64
@@ -847,9 +854,7 @@ cdef _wino_conv(const floating[:, :, :, ::1] x,
     cdef const void *ks = _kset(<floating>0)
     cdef int MR, MR2, NR, dmr, dnr, VL, dpl
     _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &VL, &dpl, floating is float)
-    # the MR2-row kernel only for fewer output channels than that: with
-    # AVX2 its 8 accumulators run the 36 GEMMs slower than the MR-row tile
-    cdef bint narrow = g.OC <= MR2
+    cdef bint narrow = _use_narrow(g.OC, MR, MR2, NR, VL)
     if narrow:
         MR = MR2
     g.nmb = _cdiv(g.OC, MR)
@@ -1074,7 +1079,7 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
     cdef int MR, MR2, NR, dmr, dnr, dvl, dpl
     _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &dvl, &dpl, floating is float)
     cdef Py_ssize_t KHW = g.KH * g.KW
-    cdef bint narrow = _use_narrow(g.Cg * KHW, MR, MR2)
+    cdef bint narrow = _use_narrow(g.Cg * KHW, MR, MR2, NR, dvl)
     if narrow:
         MR = MR2
     dtype = np.float32 if floating is float else np.float64

@@ -108,12 +108,14 @@ def matmul(const floating[:, :] a, const floating[:, :] b,
     if K == 0:
         c[:, :] = 0
         return
-    cdef int MR, MR2, NR
+    cdef int MR, MR2, NR, VL
     if floating is float:
         MR, MR2, NR = kernels_f32().mr, kernels_f32().mr2, kernels_f32().nr
+        VL = kernels_f32().dvl
     else:
         MR, MR2, NR = kernels_f64().mr, kernels_f64().mr2, kernels_f64().nr
-    cdef bint narrow = _use_narrow(M, MR, MR2)
+        VL = kernels_f64().dvl
+    cdef bint narrow = _use_narrow(M, MR, MR2, NR, VL)
     if narrow:
         MR = MR2
     dtype = np.float32 if floating is float else np.float64
