@@ -11,20 +11,25 @@ ALGORITHMS = ("auto", "direct", "winograd")
 
 def set_conv_algorithm(name):
     """Choose how 3x3 stride-1 convolutions (no dilation, no groups) run,
-    for the whole process: forward and input gradient.
+    for the whole process.
 
     Parameters
     ----------
     name : {"auto", "direct", "winograd"}
         ``"auto"`` (the default, or ``CONVCORE_CONV_ALGORITHM`` at import):
         Winograd F(4x4, 3x3) when the layer has at least 16 input and 16
-        output channels, the direct (GEMM) path otherwise. ``"direct"``:
+        output channels, the direct (GEMM) path otherwise; for the forward,
+        the input gradient (padding <= 2) and the weight gradient. ``"direct"``:
         never Winograd. ``"winograd"``: Winograd for every such layer,
         whatever its channels. The choice never depends on the image size,
         so a layer's results do not change with the batch or a crop (see
         :func:`convcore.dask.conv2d`). Winograd rounds differently from the
         direct path: in float32 the two differ by about 1e-6 to 1e-5 of the
-        output's largest magnitude.
+        output's largest magnitude. Each output of a 4x4 tile is computed
+        from the tile's whole 6x6 input patch, so an infinity or NaN in the
+        input reaches the outputs of its tile whose windows miss it (NaN
+        there, where the direct path gives a finite value), and float32
+        inputs near 1e36 can overflow in the transforms.
 
     Examples
     --------

@@ -624,6 +624,8 @@ cdef enum:
     WINO_CHUNK_BYTES = 4 * 1024 * 1024
     # bytes of the U chunk a task transforms at a time, when it does
     WINO_UCHUNK_BYTES = 256 * 1024
+    # the weight gradient reduces with the gemm kernel from this C * OC
+    WINO_WGRAD_GEMM_CC = 128 * 128
     # bytes of a block's V when each task transforms its own U
     WINO_V_BYTES = 8 * 1024 * 1024
     # fewest input and output channels for the automatic choice
@@ -638,6 +640,8 @@ _algorithm = "auto"
 
 def set_conv_algorithm(name):
     global _algorithm
+    if name not in ("auto", "direct", "winograd"):
+        raise ValueError(f"unknown convolution algorithm {name!r}")
     _algorithm = name
 
 
@@ -679,7 +683,7 @@ def conv_algorithm(pass_, Py_ssize_t C, Py_ssize_t OC, Py_ssize_t KH,
     elif pass_ == "bwd_data":
         wino = _wino_bwd_data(&g)
     elif pass_ == "bwd_weights":
-        wino = False
+        wino = _wino_applies(KH, KW, sh, sw, dh, dw, groups, C, OC)
     else:
         raise ValueError(f"conv_algorithm: unknown pass {pass_!r}")
     return "winograd" if wino else "direct"
@@ -774,7 +778,7 @@ cdef void _wino_task(const void *ks, bint narrow, const WGeom *g,
     chunk of cib filter blocks 36 GEMMs and the output transform. up: all of
     U, or NULL to transform each chunk's U from w into this thread's
     workspace ws (layout in _wino_conv)."""
-    cdef Py_ssize_t NB = g.NB, ublk = 36 * g.xu, OCp = g.cib * MR
+    cdef Py_ssize_t NB = g.NB, ublk = 36 * g.xu
     cdef Py_ssize_t q0 = b * NB, nbt = _imin(NB, g.T - q0)
     cdef Py_ssize_t npad = _cdiv(nbt, NR) * NR
     cdef floating *V = ws
@@ -1058,7 +1062,8 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
                     Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
                     Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups,
                     dict packed=None):
-    """gin += conv_transpose(gout, w); gin is (N, C, H, W), zeroed by caller.
+    """gin = conv_transpose(gout, w); gin is (N, C, H, W), zeroed by the
+    caller (the direct path adds into it, Winograd overwrites it).
 
     `packed`: optional dict the caller keeps for one version of `w` (cleared
     when w changes); packed layouts are kept there under a key naming the
@@ -1294,6 +1299,220 @@ cdef void _hsum_tile(const floating *v, int DMR, int DNR, int DPL,
             c[m * ldc + j] += acc
 
 
+cdef void _wino_gout_block(const void *ks, const WGeom *g, Py_ssize_t q0,
+                           Py_ssize_t nbt, Py_ssize_t oc0, Py_ssize_t oc1,
+                           const floating *gout, floating *D, Py_ssize_t ldd,
+                           floating *rows, floating *ph) noexcept nogil:
+    """D[xi*ldd + (oc - oc0)*NB + q - q0] = (A dy A^T)[xi] of tile q's
+    channel oc of the output gradient, q0 <= q < q0 + nbt, oc0 <= oc <
+    oc1 (D at the block's column 0)."""
+    cdef Py_ssize_t TPI = g.TH * g.TW, ldr = g.ldr
+    cdef Py_ssize_t q, n, rem, th, tw, seg, oc, r, oh, ncol
+    cdef floating *dst
+    q = q0
+    while q < q0 + nbt:
+        n = q // TPI
+        rem = q - n * TPI
+        th = rem // g.TW
+        tw = rem - th * g.TW
+        seg = _imin(g.TW - tw, q0 + nbt - q)
+        ncol = _imin(4 * seg, g.OW - 4 * tw)
+        for oc in range(oc0, oc1):
+            for r in range(4):
+                oh = 4 * th + r
+                dst = rows + r * ldr
+                if oh >= g.OH:
+                    memset(dst, 0, ldr * sizeof(floating))
+                else:
+                    memcpy(dst, gout + ((n * g.OC + oc) * g.OH + oh) * g.OW + 4 * tw,
+                           ncol * sizeof(floating))
+                    memset(dst + ncol, 0, (ldr - ncol) * sizeof(floating))
+            if floating is float:
+                (<const cc_f32_kernels *>ks).wino_gout(
+                    seg, rows, ldr, ph, D + (oc - oc0) * g.NB + (q - q0), ldd)
+            else:
+                (<const cc_f64_kernels *>ks).wino_gout(
+                    seg, rows, ldr, ph, D + (oc - oc0) * g.NB + (q - q0), ldd)
+        q += seg
+
+
+cdef int _wgrad_gemm = -1
+
+
+def _set_wgrad_gemm(value):
+    """Tests and benchmarks: Winograd's weight gradient reduces the tiles
+    with the gemm kernel (True), the dot kernel (False), or as the rule
+    says (None)."""
+    global _wgrad_gemm
+    _wgrad_gemm = -1 if value is None else int(bool(value))
+
+
+cdef _wino_wgrad(const floating[:, :, :, ::1] gout,
+                 const floating[:, :, :, ::1] x, Py_ssize_t ph,
+                 Py_ssize_t pw):
+    """dW (OC, C, 3, 3) of a 3x3 stride-1 layer by Winograd F(4x4, 3x3):
+    dW = G^T [sum over tiles of (A dy A^T) * (B^T d B)] G. Blocks of NB
+    tiles, one after another: both transforms of the block (split over the
+    threads by tiles), then per position xi the block's tiles are reduced
+    into dU[xi] = D[xi] . V[xi]^T, finally G^T dU G per output channel.
+    Small channel counts reduce with the dot kernel, a task per (xi, DMR-row
+    block) over the block's tiles; large ones, whose short tile runs would
+    leave the dot kernel mostly setting up, with the gemm kernel over D and
+    V packed per xi (k = the tiles). Either way one task owns each entry of
+    dU and blocks come in order: the bits never depend on the threads."""
+    cdef WGeom g
+    g.N, g.C, g.H, g.W = x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+    g.OC, g.OH, g.OW = gout.shape[1], gout.shape[2], gout.shape[3]
+    g.PH, g.PW, g.flip = ph, pw, False
+    g.TH, g.TW = _cdiv(g.OH, 4), _cdiv(g.OW, 4)
+    g.T = g.N * g.TH * g.TW
+    cdef const void *ks = _kset(<floating>0)
+    cdef int MR, MR2, NR, DMR, DNR, VL, DPL
+    _tile_dims(ks, &MR, &MR2, &NR, &DMR, &DNR, &VL, &DPL, floating is float)
+    g.ldr = _round_up(4 * (_cdiv(g.TW, VL) * VL + 2 * VL))
+    dtype = np.float32 if floating is float else np.float64
+    cdef bint use_gemm = (g.C * g.OC >= WINO_WGRAD_GEMM_CC if _wgrad_gemm < 0
+                          else _wgrad_gemm)
+    cdef bint narrow = use_gemm and _use_narrow(g.OC, MR, MR2, NR, VL)
+    if narrow:
+        MR = MR2
+    cdef int RM = MR if use_gemm else DMR  # rows and columns of the
+    cdef int RN = NR if use_gemm else DNR  # reducing kernel's tile
+    cdef Py_ssize_t cp = _cdiv(g.C, RN) * RN
+    cdef Py_ssize_t cs = _round_up(cp)  # dU row stride, whole vectors
+    # output channels in chunks of about WINO_CHUNK_BYTES of dU (the input
+    # transform is redone per chunk: cheap beside the chunk's products)
+    cdef Py_ssize_t occ = _imax(1, WINO_CHUNK_BYTES // (36 * cs * RM * sizeof(floating))) * RM
+    occ = _imin(occ, _cdiv(g.OC, RM) * RM)
+    cdef Py_ssize_t mp = occ
+    # tiles per block: both transforms within WINO_V_BYTES, whole ALIGN
+    # columns (the dot kernel reduces whole vectors)
+    g.NB = _imax(ALIGN, WINO_V_BYTES // (36 * (cp + mp) * sizeof(floating))
+                 // ALIGN * ALIGN)
+    g.NB = _imin(g.NB, _round_up(g.T))
+    cdef Py_ssize_t nbk = _cdiv(g.T, g.NB)
+    g.xv = cp * g.NB + ALIGN
+    g.xm = mp * g.NB + ALIGN
+    cdef Py_ssize_t xd = mp * cs + ALIGN
+    cdef double ns = 2.0 * g.N * g.OH * g.OW * g.OC * g.C * 9 * 0.005
+    cdef int nt = task_threads(36 * (mp // RM), ns)
+    # V, D: the block's transforms (rows past C and OC stay zero); dU; for
+    # the gemm kernel also V^T, VT[xi][t][c]
+    cdef Py_ssize_t xt = g.NB * cs + ALIGN if use_gemm else 0
+    wsa = np.zeros(36 * (g.xv + g.xm + xd + xt) + 2 * ALIGN, dtype=dtype)
+    cdef floating[::1] ws = wsa
+    cdef floating *V = &ws[0] + _aligned_offset(ws)
+    cdef floating *D = V + 36 * g.xv
+    cdef floating *dU = D + 36 * g.xm + ALIGN
+    cdef floating *VT = dU + 36 * xd
+    # per thread: transform scratch, a dot tile, or D and V packed for gemm
+    cdef Py_ssize_t per = _round_up(_imax(12 * g.ldr + DMR * DNR * DPL,
+                                          g.NB * mp if use_gemm else 0))
+    sca = np.empty(per * nt + ALIGN, dtype=dtype)
+    cdef floating[::1] scv = sca
+    cdef floating *sc0 = &scv[0] + _aligned_offset(scv)
+    gwa = np.empty((g.OC, g.C, 3, 3), dtype=dtype)
+    cdef floating[:, :, :, ::1] gw = gwa
+    cdef Py_ssize_t b, q0, nbt, npad, t, i, qa, qb, xi, ob, jb, xi_ob, oc
+    cdef Py_ssize_t oc0, oc1, nob
+    cdef floating *sc
+    cdef floating *v
+    cdef floating *dp
+    cdef bint redo
+    for oc0 in range(0, g.OC, occ):
+        oc1 = _imin(g.OC, oc0 + occ)
+        nob = _cdiv(oc1 - oc0, RM)
+        if oc0 > 0 and not use_gemm:  # the dot kernel adds into dU
+            memset(dU, 0, 36 * xd * sizeof(floating))
+        for b in range(nbk):
+            q0 = b * g.NB
+            nbt = _imin(g.NB, g.T - q0)
+            npad = _round_up(nbt)
+            # one block: its input transform serves every chunk
+            redo = nbk > 1 or oc0 == 0
+            with nogil, parallel(num_threads=nt):
+                sc = sc0 + omp_get_thread_num() * per
+                for i in prange(2 * nt, schedule='dynamic'):
+                    qa = q0 + nbt * (i // 2) // nt
+                    qb = q0 + nbt * (i // 2 + 1) // nt
+                    if qb > qa and i % 2 == 0 and redo:
+                        _wino_in_block(ks, &g, qa, qb - qa, &x[0, 0, 0, 0],
+                                       V + (qa - q0), sc, sc + 6 * g.ldr)
+                    elif qb > qa and i % 2 == 1:
+                        _wino_gout_block(ks, &g, qa, qb - qa, oc0, oc1,
+                                         &gout[0, 0, 0, 0], D + (qa - q0),
+                                         g.xm, sc, sc + 6 * g.ldr)
+            if use_gemm:
+                with nogil, parallel(num_threads=nt):
+                    dp = sc0 + omp_get_thread_num() * per
+                    for xi in prange(36, schedule='dynamic'):
+                        if redo:
+                            _transpose(V + xi * g.xv, g.NB, cp, nbt,
+                                       VT + xi * xt, cs)
+                        _pack_rows_tmajor(D + xi * g.xm, g.NB, nbt, nob * RM,
+                                          RM, dp)
+                        for ob in range(nob):
+                            for jb in range(cp // RN):
+                                _gemm(ks, narrow, nbt, dp + ob * nbt * RM,
+                                      VT + xi * xt + jb * RN, cs,
+                                      dU + xi * xd + ob * RM * cs + jb * RN, cs,
+                                      NULL, b > 0)
+                continue
+            if npad > nbt:
+                for xi in range(36):
+                    _zero_cols(V + xi * g.xv, g.C, g.NB, nbt, npad)
+                    _zero_cols(D + xi * g.xm, oc1 - oc0, g.NB, nbt, npad)
+            with nogil, parallel(num_threads=nt):
+                v = sc0 + omp_get_thread_num() * per
+                for xi_ob in prange(36 * nob, schedule='dynamic'):
+                    xi = xi_ob // nob
+                    ob = xi_ob - xi * nob
+                    for jb in range(cp // RN):
+                        memset(v, 0, DMR * DNR * DPL * sizeof(floating))
+                        _dot(ks, npad, D + xi * g.xm + ob * RM * g.NB, g.NB,
+                             V + xi * g.xv + jb * RN * g.NB, g.NB, v)
+                        _hsum_tile(v, DMR, DNR, DPL,
+                                   dU + xi * xd + ob * RM * cs + jb * RN, cs)
+        with nogil:
+            for oc in prange(oc0, oc1, num_threads=nt, schedule='static'):
+                if floating is float:
+                    (<const cc_f32_kernels *>ks).wino_wgrad(
+                        g.C, dU + (oc - oc0) * cs, xd, &gw[oc, 0, 0, 0])
+                else:
+                    (<const cc_f64_kernels *>ks).wino_wgrad(
+                        g.C, dU + (oc - oc0) * cs, xd, &gw[oc, 0, 0, 0])
+    return gwa
+
+
+cdef void _transpose(const floating *src, Py_ssize_t lds, Py_ssize_t rows,
+                     Py_ssize_t cols, floating *dst,
+                     Py_ssize_t ldd) noexcept nogil:
+    """dst[j*ldd + r] = src[r*lds + j], r < rows, j < cols, in 16x16 blocks
+    (both sides touch whole lines)."""
+    cdef Py_ssize_t r0, j0, r, j, r1, j1
+    for r0 in range(0, rows, 16):
+        r1 = _imin(rows, r0 + 16)
+        for j0 in range(0, cols, 16):
+            j1 = _imin(cols, j0 + 16)
+            for j in range(j0, j1):
+                for r in range(r0, r1):
+                    dst[j * ldd + r] = src[r * lds + j]
+
+
+cdef void _pack_rows_tmajor(const floating *D, Py_ssize_t NB, Py_ssize_t nbt,
+                            Py_ssize_t rows, int MR,
+                            floating *dp) noexcept nogil:
+    """dp[(ob*nbt + t)*MR + m] = D[(ob*MR + m)*NB + t]: rows of one
+    position's output-gradient transform as MR-row panels, k = the tiles."""
+    cdef Py_ssize_t ob, t, m
+    cdef const floating *src
+    for ob in range(rows // MR):
+        for m in range(MR):
+            src = D + (ob * MR + m) * NB
+            for t in range(nbt):
+                dp[(ob * nbt + t) * MR + m] = src[t]
+
+
 def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
                        const floating[:, :, :, ::1] x, weight_shape,
                        Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
@@ -1309,6 +1528,8 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
         return np.zeros(weight_shape, dtype=dtype)
     if g.Cg == 1 and g.G == g.C and g.G > 1:
         return _dw_bwd_weights(gout, x, weight_shape, &g)
+    if _wino_applies(g.KH, g.KW, sh, sw, dh, dw, groups, g.C, g.OC):
+        return _wino_wgrad(gout, x, ph, pw)
     cdef const void *ks = _kset(<floating>0)
     cdef int MR, MR2, NR, DMR, DNR, DVL, DPL
     _tile_dims(ks, &MR, &MR2, &NR, &DMR, &DNR, &DVL, &DPL, floating is float)

@@ -59,6 +59,10 @@ cdef extern from "convcore.h" nogil:
         void (*wino_wt)(size_t nm, size_t C, const float *g, ptrdiff_t ms,
                         ptrdiff_t cs, ptrdiff_t ts, float *u, size_t mr,
                         size_t ldu) noexcept nogil
+        void (*wino_gout)(size_t n, const float *rows, size_t ldr, float *ph,
+                          float *v, size_t ldv) noexcept nogil
+        void (*wino_wgrad)(size_t n, const float *du, size_t ldu,
+                           float *dw) noexcept nogil
     ctypedef struct cc_f64_kernels:
         const char *name
         int mr, mr2, nr, dmr, dnr, dvl, dpl
@@ -114,6 +118,10 @@ cdef extern from "convcore.h" nogil:
         void (*wino_wt)(size_t nm, size_t C, const double *g, ptrdiff_t ms,
                         ptrdiff_t cs, ptrdiff_t ts, double *u, size_t mr,
                         size_t ldu) noexcept nogil
+        void (*wino_gout)(size_t n, const double *rows, size_t ldr, double *ph,
+                          double *v, size_t ldv) noexcept nogil
+        void (*wino_wgrad)(size_t n, const double *du, size_t ldu,
+                           double *dw) noexcept nogil
     unsigned cc_cpu_features()
     unsigned CC_ISA_AVX2_FMA, CC_ISA_AVX512F
     int cc_num_kernel_sets

@@ -1,7 +1,8 @@
-"""Winograd F(4x4, 3x3): the 3x3 stride-1 forward and input gradient,
-against the NumPy oracle, with every kernel set; the automatic choice; and
-the properties other code relies on (bits independent of threads, batch,
-crops aligned to 4, packed caches)."""
+"""Winograd F(4x4, 3x3): the 3x3 stride-1 forward, input gradient and
+weight gradient (its tiles reduced by the dot or the gemm kernel), against
+the NumPy oracle, with every kernel set; the automatic choice; and the
+properties other code relies on (bits independent of threads, batch, crops
+aligned to 4, packed caches)."""
 
 import numpy as np
 import pytest
@@ -11,6 +12,16 @@ from convcore import _conv
 from convcore import reference as ref
 from helpers import rng as _rng
 from test_conv import DTYPES, assert_matches, check_case
+
+
+@pytest.fixture
+def wgrad():
+    """``wgrad(True)``: Winograd's weight gradient reduces with the gemm
+    kernel, ``wgrad(False)`` with the dot kernel; the rule after the test."""
+    try:
+        yield _conv._set_wgrad_gemm
+    finally:
+        _conv._set_wgrad_gemm(None)
 
 
 @pytest.fixture
@@ -51,9 +62,13 @@ CASES = [
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c[0]) for c in CASES])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("op", ["fwd", "fwd_bias", "grad_input", "backward"])
-def test_winograd_grid(kernel_set, algorithm, op, dtype, case):
+@pytest.mark.parametrize("op", ["fwd", "fwd_bias", "grad_input", "backward",
+                                "grad_weight_dot", "grad_weight_gemm"])
+def test_winograd_grid(kernel_set, algorithm, wgrad, op, dtype, case):
     algorithm("winograd")
+    if op.startswith("grad_weight"):
+        wgrad(op.endswith("gemm"))
+        op = "grad_weight"
     name, x_shape, w_shape, kw = case
     check_case(op, 2, name, x_shape, w_shape, kw, dtype)
 
@@ -64,12 +79,15 @@ def test_winograd_grid(kernel_set, algorithm, op, dtype, case):
 BIG = [
     ("c256_oc130", (2, 256, 5, 6), (130, 256, 3, 3), dict(padding=1)),
     ("c300_oc40_pad0", (1, 300, 6, 7), (40, 300, 3, 3), {}),
+    # weight gradient: two output-channel chunks of dU, two tile blocks
+    ("c512_oc64_blocks", (2, 512, 28, 28), (64, 512, 3, 3), dict(padding=1)),
 ]
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c[0]) for c in BIG])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-def test_winograd_chunked_filters_and_packed_cache(kernel_set, dtype, case):
+def test_winograd_chunked_filters_and_packed_cache(kernel_set, algorithm, dtype, case):
+    algorithm("auto")
     name, x_shape, w_shape, kw = case
     rng = _rng("wino-big", name)
     x = rng.standard_normal(x_shape).astype(dtype)
@@ -85,6 +103,9 @@ def test_winograd_chunked_filters_and_packed_cache(kernel_set, dtype, case):
                                  b.astype(np.float64), **kw), dtype)
     assert_matches(gx, ref.conv2d_grad_input(go.astype(np.float64), w.astype(np.float64),
                                              x.shape, **kw), dtype)
+    gw = convcore.conv2d_grad_weight(go, x, w.shape, **kw)
+    assert_matches(gw, ref.conv2d_grad_weight(go.astype(np.float64), x.astype(np.float64),
+                                              w.shape, **kw), dtype)
     # the packed cache (what the layer objects keep per weight version)
     packed = {}
     for _ in range(2):  # filled, then reused
@@ -101,7 +122,8 @@ def test_automatic_choice(algorithm):
     algorithm("auto")
     assert algo("fwd", 16, 16) == algo("bwd_data", 16, 16) == "winograd"
     assert algo("fwd", 512, 512, p=0) == algo("bwd_data", 512, 512, p=2) == "winograd"
-    assert algo("bwd_weights", 64, 64) == "direct"
+    assert algo("bwd_weights", 64, 64) == algo("bwd_weights", 64, 64, p=3) == "winograd"
+    assert algo("bwd_weights", 64, 15) == algo("bwd_weights", 64, 64, s=2) == "direct"
     assert algo("fwd", 15, 64) == algo("bwd_data", 64, 15) == "direct"  # few in
     assert algo("fwd", 64, 15) == algo("bwd_data", 15, 64) == "direct"  # few out
     assert algo("fwd", 3, 32) == "direct"  # cifar's first layer
@@ -145,7 +167,11 @@ def test_direct_and_winograd_agree_to_float32_rounding(algorithm):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-def test_bits_do_not_depend_on_threads_batch_or_aligned_crops(restore_threads, dtype):
+@pytest.mark.parametrize("gemm", [False, True], ids=["wgrad_dot", "wgrad_gemm"])
+def test_bits_do_not_depend_on_threads_batch_or_aligned_crops(restore_threads, wgrad,
+                                                              algorithm, gemm, dtype):
+    wgrad(gemm)
+    algorithm("auto")
     rng = _rng("wino-bits", np.dtype(dtype).name)
     x = rng.standard_normal((5, 24, 17, 22)).astype(dtype)
     w = rng.standard_normal((20, 24, 3, 3)).astype(dtype)
@@ -156,9 +182,10 @@ def test_bits_do_not_depend_on_threads_batch_or_aligned_crops(restore_threads, d
     for n in (1, 2, 3):
         convcore.set_num_threads(n)
         results.append((convcore.conv2d(x, w, b, padding=1),
-                        convcore.conv2d_grad_input(go, w, x.shape, padding=1)))
-    for y, gx in results[1:]:
-        assert np.array_equal(y, results[0][0]) and np.array_equal(gx, results[0][1])
+                        convcore.conv2d_grad_input(go, w, x.shape, padding=1),
+                        convcore.conv2d_grad_weight(go, x, w.shape, padding=1)))
+    for r in results[1:]:
+        assert all(np.array_equal(a, e) for a, e in zip(r, results[0]))
     y = results[0][0]
     # one image of the batch
     assert np.array_equal(convcore.conv2d(x[2:3], w, b, padding=1), y[2:3])

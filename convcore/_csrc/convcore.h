@@ -50,8 +50,9 @@ unsigned cc_cpu_features(void);
  *   one pass, for planes without NaN.
  * relu, leaky_relu, leaky_relu_bwd, sigmoid, sigmoid_bwd, tanh_bwd:
  *   elementwise.
- * wino_in, wino_out, wino_wt: Winograd F(4x4, 3x3) input, output and
- *   filter transforms (winograd.inc.c), VL tiles at a time.
+ * wino_in, wino_out, wino_wt, wino_gout, wino_wgrad: Winograd F(4x4, 3x3)
+ *   input, output and filter transforms, and for the weight gradient those
+ *   of the output gradient and back to the filter (winograd.inc.c).
  * fma_probe, stream_sum, stream_copy: the peak probes of the benchmark
  *   report (FMA throughput with fma_chains chains, read and copy bandwidth;
  *   see ukernels.inc.c); stream_sum also tells max pooling which planes
@@ -107,6 +108,9 @@ typedef struct {
     void (*wino_wt)(size_t nm, size_t C, const float *g, ptrdiff_t ms,
                     ptrdiff_t cs, ptrdiff_t ts, float *u, size_t mr,
                     size_t ldu);
+    void (*wino_gout)(size_t n, const float *rows, size_t ldr, float *ph, float *v,
+                      size_t ldv);
+    void (*wino_wgrad)(size_t n, const float *du, size_t ldu, float *dw);
 } cc_f32_kernels;
 
 typedef struct {
@@ -161,6 +165,9 @@ typedef struct {
     void (*wino_wt)(size_t nm, size_t C, const double *g, ptrdiff_t ms,
                     ptrdiff_t cs, ptrdiff_t ts, double *u, size_t mr,
                     size_t ldu);
+    void (*wino_gout)(size_t n, const double *rows, size_t ldr, double *ph, double *v,
+                      size_t ldv);
+    void (*wino_wgrad)(size_t n, const double *du, size_t ldu, double *dw);
 } cc_f64_kernels;
 
 /* Every kernel set compiled into this build, best first; the last is scalar.

@@ -51,6 +51,8 @@
 #define WINO_IN CC_FN(_wino_in)
 #define WINO_OUT CC_FN(_wino_out)
 #define WINO_WT CC_FN(_wino_wt)
+#define WINO_GOUT CC_FN(_wino_gout)
+#define WINO_WGRAD CC_FN(_wino_wgrad)
 #define HSUM_FN CC_FN(_hsum)
 #define VEC CC_FN(_vec)
 #define UVEC CC_FN(_uvec)
@@ -781,6 +783,7 @@ const KSET_TYPE KSET = {
     DOT, AXPY, AXPY_SCATTER, TAPS, DOT_STRIDED, GATHER, PACK2D,
     MAX_UPDATE, MAX_UPDATE_TAP, MAX_TAPS, ADD, GATHER2D, DEINT2D, INT2D, RELU, LEAKY, LEAKY_BWD, SIGMOID, SIGMOID_BWD, TANH_BWD,
     FMA_CHAINS, FMA_PROBE, STREAM_SUM, STREAM_COPY, WINO_IN, WINO_OUT, WINO_WT,
+    WINO_GOUT, WINO_WGRAD,
 };
 
 #undef NV
@@ -823,6 +826,8 @@ const KSET_TYPE KSET = {
 #undef WINO_IN
 #undef WINO_OUT
 #undef WINO_WT
+#undef WINO_GOUT
+#undef WINO_WGRAD
 #undef FMA_CHAINS
 #undef HSUM_FN
 #undef VEC

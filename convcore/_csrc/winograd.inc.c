@@ -234,6 +234,103 @@ static void WINO_WT(size_t nm, size_t C, const T *restrict g, ptrdiff_t ms,
         }
 }
 
+/* 1-D output-gradient transform A dy (4 -> 6) */
+#define WINO_GOUT1D(y0, y1, y2, y3, m0, m1, m2, m3, m4, m5)                 \
+    do {                                                                    \
+        __typeof__(y0) e_ = (y0) + (y2), o_ = (y1) + (y3);                  \
+        __typeof__(y0) f_ = (y0) + 4 * (y2), q_ = 2 * (y1) + 8 * (y3);      \
+        m0 = (y0);                                                          \
+        m1 = e_ + o_;                                                       \
+        m2 = e_ - o_;                                                       \
+        m3 = f_ + q_;                                                       \
+        m4 = f_ - q_;                                                       \
+        m5 = (y3);                                                          \
+    } while (0)
+
+/* 1-D filter-gradient transform G^T u (6 -> 3) */
+#define WINO_WGRAD1D(u0, u1, u2, u3, u4, u5, w0, w1, w2)                    \
+    do {                                                                    \
+        __typeof__(u0) s_ = ((u1) + (u2)) * (T)(-1.0 / 6);                  \
+        __typeof__(u0) t_ = (u3) + (u4);                                    \
+        w0 = (u0) * (T)0.25 + s_ + t_ * (T)(1.0 / 24);                      \
+        w1 = ((u2) - (u1)) * (T)(1.0 / 6) + ((u3) - (u4)) * (T)(1.0 / 12);  \
+        w2 = s_ + t_ * (T)(1.0 / 6) + (u5);                                 \
+    } while (0)
+
+/* Output-gradient transform of n adjacent tiles of one tile row, for the
+ * weight gradient: rows holds the tile row's 4 output-gradient rows at
+ * stride ldr (zero past the output), each starting at the first tile's
+ * left edge and readable for 4 * round_up(n, VL) elements; ph: scratch of
+ * 16 * round_up(n, VL); v[xi*ldv + t] = (A dy_t A^T)[xi], t < n. */
+static void WINO_GOUT(size_t n, const T *restrict rows, size_t ldr,
+                      T *restrict ph, T *restrict v, size_t ldv)
+{
+    size_t nv = (n + VL - 1) / VL * VL;
+    for (int r = 0; r < 4; r++)
+        for (size_t t = 0; t < nv; t += VL) {
+            VEC y[4];
+            CC_FN(_split4)(rows + r * ldr + 4 * t, y);
+            for (int p = 0; p < 4; p++)
+                *(UVEC *)(ph + (4 * r + p) * nv + t) = y[p];
+        }
+    for (size_t t = 0; t < n; t += VL) {
+        VEC z[4][6];
+        for (int r = 0; r < 4; r++) {  /* along the row */
+            const T *p = ph + 4 * r * nv + t;
+            WINO_GOUT1D(*(const UVEC *)p, *(const UVEC *)(p + nv),
+                        *(const UVEC *)(p + 2 * nv), *(const UVEC *)(p + 3 * nv),
+                        z[r][0], z[r][1], z[r][2], z[r][3], z[r][4], z[r][5]);
+        }
+        size_t left = n - t;
+        for (int j = 0; j < 6; j++) {  /* down the columns */
+            VEC o[6];
+            WINO_GOUT1D(z[0][j], z[1][j], z[2][j], z[3][j], o[0], o[1], o[2],
+                        o[3], o[4], o[5]);
+            for (int i = 0; i < 6; i++) {
+                T *dst = v + (6 * i + j) * ldv + t;
+                if (left >= VL) {
+                    *(UVEC *)dst = o[i];
+                } else {
+                    T tmp[VL];
+                    __builtin_memcpy(tmp, &o[i], sizeof tmp);
+                    for (size_t l = 0; l < left; l++)
+                        dst[l] = tmp[l];
+                }
+            }
+        }
+    }
+}
+
+/* Filter gradient from the transformed one, for n input channels of one
+ * output channel: du[xi*ldu + c] (c < n, readable to round_up(n, VL)) ->
+ * dw[c*9 + 3*kh + kw] = (G^T du_c G)[kh][kw]. */
+static void WINO_WGRAD(size_t n, const T *restrict du, size_t ldu,
+                       T *restrict dw)
+{
+    for (size_t c0 = 0; c0 < n; c0 += VL) {
+        VEC h[3][6], o[9];
+        for (int j = 0; j < 6; j++) {  /* down the columns: G^T du */
+            const T *p = du + j * ldu + c0;
+            WINO_WGRAD1D(*(const UVEC *)p, *(const UVEC *)(p + 6 * ldu),
+                         *(const UVEC *)(p + 12 * ldu), *(const UVEC *)(p + 18 * ldu),
+                         *(const UVEC *)(p + 24 * ldu), *(const UVEC *)(p + 30 * ldu),
+                         h[0][j], h[1][j], h[2][j]);
+        }
+        for (int i = 0; i < 3; i++)  /* along the rows: (G^T du) G */
+            WINO_WGRAD1D(h[i][0], h[i][1], h[i][2], h[i][3], h[i][4], h[i][5],
+                         o[3 * i], o[3 * i + 1], o[3 * i + 2]);
+        size_t nl = n - c0 < VL ? n - c0 : VL;
+        T tmp[9][VL];
+        for (int k = 0; k < 9; k++)
+            __builtin_memcpy(tmp[k], &o[k], sizeof(VEC));
+        for (size_t l = 0; l < nl; l++)
+            for (int k = 0; k < 9; k++)
+                dw[(c0 + l) * 9 + k] = tmp[k][l];
+    }
+}
+
+#undef WINO_GOUT1D
+#undef WINO_WGRAD1D
 #undef CC_LANES
 #undef WINO_IN1D
 #undef WINO_OUT1D
