@@ -624,6 +624,10 @@ cdef enum:
     WINO_CHUNK_BYTES = 4 * 1024 * 1024
     # bytes of the U chunk a task transforms at a time, when it does
     WINO_UCHUNK_BYTES = 256 * 1024
+    # bytes of a weight-gradient block's two transforms (with V^T and a
+    # chunk of dU beside them, the workspace stays within what a pass may
+    # use: tests/test_memory.py)
+    WINO_WGRAD_BYTES = 3 * 1024 * 1024
     # the weight gradient reduces with the gemm kernel from this C * OC
     WINO_WGRAD_GEMM_CC = 128 * 128
     # bytes of a block's V when each task transforms its own U
@@ -769,50 +773,54 @@ cdef void _wino_out_block(const void *ks, const WGeom *g, Py_ssize_t q0,
             q += seg
 
 
+cdef void _wino_chunk(const void *ks, bint narrow, const WGeom *g,
+                      Py_ssize_t q0, Py_ssize_t nbt, Py_ssize_t ib0,
+                      Py_ssize_t nib, int MR, int NR, const floating *V,
+                      const floating *w, const floating *uc,
+                      const floating *bias, floating *out, floating *M,
+                      floating *ybuf, floating *ubuf) noexcept nogil:
+    """Filter blocks [ib0, ib0 + nib) over tiles [q0, q0 + nbt) (V their
+    input transform): 36 GEMMs and the output transform into out. uc: the
+    chunk's U, or NULL to transform it from w into ubuf first."""
+    cdef Py_ssize_t NB = g.NB, ublk = 36 * g.xu
+    cdef Py_ssize_t npad = _cdiv(nbt, NR) * NR, ib, xi, j0
+    if uc == NULL:
+        for ib in range(nib):
+            _wino_pack(ks, w, g, MR, ib0 + ib, ubuf + ib * ublk)
+        uc = ubuf
+    # one GEMM per position: M[xi][oc][NB] = U[xi][oc][C] . V[xi][C][NB]
+    for xi in range(36):
+        for ib in range(nib):
+            j0 = 0
+            while j0 < npad:
+                _gemm(ks, narrow, g.C, uc + ib * ublk + xi * g.xu,
+                      V + xi * g.xv + j0, NB,
+                      M + xi * g.xm + ib * MR * NB + j0, NB, NULL, False)
+                j0 += NR
+    _wino_out_block(ks, g, q0, nbt, ib0 * MR, _imin(g.OC, (ib0 + nib) * MR),
+                    g.xm, M, bias, out, ybuf)
+
+
 cdef void _wino_task(const void *ks, bint narrow, const WGeom *g,
                      Py_ssize_t b, int MR, int NR, const floating *x,
-                     const floating *w, const floating *up,
-                     const floating *bias, floating *out,
-                     floating *ws) noexcept nogil:
-    """Tiles [b*NB, b*NB + NB) of the batch: input transform once, then per
-    chunk of cib filter blocks 36 GEMMs and the output transform. up: all of
-    U, or NULL to transform each chunk's U from w into this thread's
-    workspace ws (layout in _wino_conv)."""
-    cdef Py_ssize_t NB = g.NB, ublk = 36 * g.xu
-    cdef Py_ssize_t q0 = b * NB, nbt = _imin(NB, g.T - q0)
-    cdef Py_ssize_t npad = _cdiv(nbt, NR) * NR
+                     const floating *up, const floating *bias,
+                     floating *out, floating *ws) noexcept nogil:
+    """Tiles [b*NB, b*NB + NB) of the batch with all of U made (up): input
+    transform once, then every chunk of cib filter blocks. ws: this thread's
+    workspace (layout in _wino_conv)."""
+    cdef Py_ssize_t q0 = b * g.NB, nbt = _imin(g.NB, g.T - q0), ib0, xi
     cdef floating *V = ws
     cdef floating *M = V + 36 * g.xv
     cdef floating *rows = M + 36 * g.xm
-    cdef floating *ph = rows + 6 * g.ldr
-    cdef floating *ybuf = ph + 6 * g.ldr
-    cdef floating *ubuf = ybuf + 4 * g.ldr
-    cdef const floating *uc
-    cdef Py_ssize_t ib0, nib, ib, xi, j0
-    _wino_in_block(ks, g, q0, nbt, x, V, rows, ph)
+    _wino_in_block(ks, g, q0, nbt, x, V, rows, rows + 6 * g.ldr)
     for xi in range(36):
-        _zero_cols(V + xi * g.xv, g.C, NB, nbt, npad)
+        _zero_cols(V + xi * g.xv, g.C, g.NB, nbt, _cdiv(nbt, NR) * NR)
     ib0 = 0
     while ib0 < g.nmb:
-        nib = _imin(g.cib, g.nmb - ib0)
-        if up != NULL:
-            uc = up + ib0 * ublk
-        else:
-            for ib in range(nib):
-                _wino_pack(ks, w, g, MR, ib0 + ib, ubuf + ib * ublk)
-            uc = ubuf
-        # one GEMM per position: M[xi][oc][NB] = U[xi][oc][C] . V[xi][C][NB]
-        for xi in range(36):
-            for ib in range(nib):
-                j0 = 0
-                while j0 < npad:
-                    _gemm(ks, narrow, g.C, uc + ib * ublk + xi * g.xu,
-                          V + xi * g.xv + j0, NB,
-                          M + xi * g.xm + ib * MR * NB + j0, NB, NULL, False)
-                    j0 += NR
-        _wino_out_block(ks, g, q0, nbt, ib0 * MR, _imin(g.OC, (ib0 + nib) * MR),
-                        g.xm, M, bias, out, ybuf)
-        ib0 += nib
+        _wino_chunk(ks, narrow, g, q0, nbt, ib0, _imin(g.cib, g.nmb - ib0), MR,
+                    NR, V, NULL, up + ib0 * 36 * g.xu, bias, out, M,
+                    rows + 12 * g.ldr, NULL)
+        ib0 += g.cib
 
 
 cdef void _wino_pack(const void *ks, const floating *w, const WGeom *g,
@@ -895,9 +903,12 @@ cdef _wino_conv(const floating[:, :, :, ::1] x,
     if bias is not None:
         bv = bias
         bp = &bv[0]
-    # tiles per block, whole NR tiles, balanced: V and a chunk's M within
-    # WINO_BLOCK_BYTES, at least two blocks per thread where possible; with
-    # U made per task, one block per thread unless V exceeds WINO_V_BYTES
+    # whole U: tasks are blocks of tiles, whole NR tiles, balanced, V and a
+    # chunk's M within WINO_BLOCK_BYTES, at least two blocks per thread
+    # where possible. U made per call: blocks of tiles one after another
+    # (V within WINO_V_BYTES, shared), their input transform split over the
+    # threads by tiles, then tasks over the filter chunks, each making its
+    # chunk's U: every filter is transformed once per block, by one thread.
     cdef Py_ssize_t tiles = _cdiv(g.T, NR), bt, nbk
     cdef double ns = 2.0 * g.N * g.OH * g.OW * g.OC * g.C * 9 * 0.005
     cdef int nt = task_threads(tiles, ns)
@@ -906,24 +917,52 @@ cdef _wino_conv(const floating[:, :, :, ::1] x,
         nbk = _imin(tiles, _imax(_cdiv(tiles, _imax(1, bt)), 2 * nt))
     else:
         bt = WINO_V_BYTES // (36 * g.C * sizeof(floating) * NR)
-        nbk = _imin(tiles, _imax(_cdiv(tiles, _imax(1, bt)), nt))
+        nbk = _cdiv(tiles, _imax(1, bt))
     g.NB = _cdiv(tiles, nbk) * NR
     nbk = _cdiv(g.T, g.NB)
-    nt = task_threads(nbk, ns)
     g.xv = g.C * g.NB + ALIGN
     g.xm = g.cib * MR * g.NB + ALIGN
-    cdef Py_ssize_t per = _round_up(36 * (g.xv + g.xm) + 16 * g.ldr
-                                    + (0 if whole else g.cib * ublk))
-    wsa = np.empty(per * nt + ALIGN, dtype=dtype)
+    cdef Py_ssize_t nch = _cdiv(g.nmb, g.cib)
+    if whole:
+        nt = task_threads(nbk, ns)
+    else:
+        nt = task_threads(_imax(nch, 2), ns)
+    # per thread: (whole: V,) M, rows, ph, ybuf (, U chunk)
+    cdef Py_ssize_t per = _round_up((36 * g.xv if whole else 0) + 36 * g.xm
+                                    + 16 * g.ldr + (0 if whole else g.cib * ublk))
+    wsa = np.empty(per * nt + (0 if whole else 36 * g.xv) + 2 * ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
     cdef floating *ws0 = &ws[0] + _aligned_offset(ws)
-    cdef const floating *upp = &up[0] if whole else NULL
-    cdef Py_ssize_t t
-    with nogil, parallel(num_threads=nt):
-        for t in prange(nbk, schedule='dynamic'):
-            _wino_task(ks, narrow, &g, t, MR, NR, &x[0, 0, 0, 0],
-                       &w[0, 0, 0, 0], upp, bp, &out[0, 0, 0, 0],
-                       ws0 + omp_get_thread_num() * per)
+    cdef floating *V = ws0 + per * nt  # shared (U made per call)
+    cdef Py_ssize_t t, b, q0, nbt, i, qa, qb, xi
+    cdef floating *sc
+    if whole:
+        with nogil, parallel(num_threads=nt):
+            for t in prange(nbk, schedule='dynamic'):
+                _wino_task(ks, narrow, &g, t, MR, NR, &x[0, 0, 0, 0], &up[0],
+                           bp, &out[0, 0, 0, 0], ws0 + omp_get_thread_num() * per)
+        return
+    for b in range(nbk):
+        q0 = b * g.NB
+        nbt = _imin(g.NB, g.T - q0)
+        with nogil, parallel(num_threads=nt):
+            sc = ws0 + omp_get_thread_num() * per + 36 * g.xm
+            for i in prange(nt, schedule='static'):
+                qa = q0 + nbt * i // nt
+                qb = q0 + nbt * (i + 1) // nt
+                if qb > qa:
+                    _wino_in_block(ks, &g, qa, qb - qa, &x[0, 0, 0, 0],
+                                   V + (qa - q0), sc, sc + 6 * g.ldr)
+        for xi in range(36):
+            _zero_cols(V + xi * g.xv, g.C, g.NB, nbt, _cdiv(nbt, NR) * NR)
+        with nogil, parallel(num_threads=nt):
+            sc = ws0 + omp_get_thread_num() * per
+            for t in prange(nch, schedule='dynamic'):
+                _wino_chunk(ks, narrow, &g, q0, nbt, t * g.cib,
+                            _imin(g.cib, g.nmb - t * g.cib), MR, NR, V,
+                            &w[0, 0, 0, 0], NULL, bp, &out[0, 0, 0, 0], sc,
+                            sc + 36 * g.xm + 12 * g.ldr,
+                            sc + 36 * g.xm + 16 * g.ldr)
 
 
 # ---------------------------------------------------------------- bwd_data --
@@ -1385,9 +1424,9 @@ cdef _wino_wgrad(const floating[:, :, :, ::1] gout,
     cdef Py_ssize_t occ = _imax(1, WINO_CHUNK_BYTES // (36 * cs * RM * sizeof(floating))) * RM
     occ = _imin(occ, _cdiv(g.OC, RM) * RM)
     cdef Py_ssize_t mp = occ
-    # tiles per block: both transforms within WINO_V_BYTES, whole ALIGN
+    # tiles per block: both transforms within WINO_WGRAD_BYTES, whole ALIGN
     # columns (the dot kernel reduces whole vectors)
-    g.NB = _imax(ALIGN, WINO_V_BYTES // (36 * (cp + mp) * sizeof(floating))
+    g.NB = _imax(ALIGN, WINO_WGRAD_BYTES // (36 * (cp + mp) * sizeof(floating))
                  // ALIGN * ALIGN)
     g.NB = _imin(g.NB, _round_up(g.T))
     cdef Py_ssize_t nbk = _cdiv(g.T, g.NB)

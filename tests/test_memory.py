@@ -97,6 +97,9 @@ x, w, b = a(2, 3, 9, 8), a(4, 3, 3, 3), a(4)
 y = cc.conv2d(x, w, b, padding=1)
 xd, wd = a(2, 4, 9, 8), a(4, 1, 3, 3)                  # depthwise driver
 yd = cc.conv2d(xd, wd, groups=4, stride=2)
+xw, ww = a(2, 16, 9, 8), a(16, 16, 3, 3)               # Winograd
+yw = cc.conv2d(xw, ww, padding=1)
+xc, wc = a(1, 256, 4, 4), a(120, 256, 3, 3)            # Winograd, U per chunk
 x1, w1 = a(2, 3, 17), a(4, 3, 3)
 y1 = cc.conv1d(x1, w1, padding=2)
 mp, mi = cc.max_pool2d(x, 3, 2, 1, return_indices=True)
@@ -121,6 +124,9 @@ ops = {
     "conv2d_grad_input": lambda: cc.conv2d_grad_input(y, w, x.shape, padding=1),
     "conv2d_grad_weight": lambda: cc.conv2d_grad_weight(y, x, w.shape, padding=1),
     "conv2d[depthwise]": lambda: cc.conv2d(xd, wd, groups=4, stride=2),
+    "conv2d[winograd]": lambda: cc.conv2d(xw, ww, padding=1),
+    "conv2d_backward[winograd]": lambda: cc.conv2d_backward(yw, xw, ww, padding=1),
+    "conv2d[winograd chunks]": lambda: cc.conv2d(xc, wc, padding=1),
     "conv2d_backward[depthwise]": lambda: cc.conv2d_backward(yd, xd, wd, groups=4, stride=2),
     "conv1d": lambda: cc.conv1d(x1, w1, padding=2),
     "conv1d_backward": lambda: cc.conv1d_backward(y1, x1, w1, padding=2),
@@ -181,7 +187,8 @@ for name, fn in ops.items():
           flush=True)
 """
 
-PUBLIC_NON_OPS = {"get_num_threads", "set_num_threads", "show_config"}
+PUBLIC_NON_OPS = {"get_conv_algorithm", "get_num_threads", "set_conv_algorithm",
+                  "set_num_threads", "show_config"}
 
 
 def _leak_table(records, title):
