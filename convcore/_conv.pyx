@@ -702,22 +702,46 @@ cdef struct WGeom:
     bint flip
 
 
+cdef WGeom _wgeom(Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
+                  Py_ssize_t OC, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t ph,
+                  Py_ssize_t pw, bint flip, int VL):
+    """The tiling of a Winograd call (its blocking is set by the caller)."""
+    cdef WGeom g
+    g.N, g.C, g.H, g.W, g.OC, g.OH, g.OW = N, C, H, W, OC, OH, OW
+    g.PH, g.PW, g.flip = ph, pw, flip
+    g.TH, g.TW = _cdiv(OH, 4), _cdiv(OW, 4)
+    g.T = N * g.TH * g.TW
+    # padded input rows of a tile-row segment: 4 columns a tile, with room
+    # for the vector loops of the transforms
+    g.ldr = _round_up(4 * (_cdiv(g.TW, VL) * VL + 2 * VL))
+    return g
+
+
+cdef inline Py_ssize_t _wseg(const WGeom *g, Py_ssize_t q, Py_ssize_t qend,
+                             Py_ssize_t *n, Py_ssize_t *th,
+                             Py_ssize_t *tw) noexcept nogil:
+    """Tile q is (image n, tile row th, column tw); returns how many tiles
+    from it on stay in its tile row and before qend."""
+    cdef Py_ssize_t TPI = g.TH * g.TW, rem
+    n[0] = q // TPI
+    rem = q - n[0] * TPI
+    th[0] = rem // g.TW
+    tw[0] = rem - th[0] * g.TW
+    return _imin(g.TW - tw[0], qend - q)
+
+
 cdef void _wino_in_block(const void *ks, const WGeom *g, Py_ssize_t q0,
                          Py_ssize_t nbt, const floating *x, floating *V,
                          floating *rows, floating *ph) noexcept nogil:
     """V[xi][c][q - q0] = (B^T d B)[xi] of tile q's channel c, q0 <= q <
     q0 + nbt, one tile-row segment at a time (its 6 input rows padded)."""
-    cdef Py_ssize_t TPI = g.TH * g.TW, ldr = g.ldr
-    cdef Py_ssize_t q, n, rem, th, tw, seg, c, r, ih, lo, hi, c0
+    cdef Py_ssize_t ldr = g.ldr
+    cdef Py_ssize_t q, n, th, tw, seg, c, r, ih, lo, hi, c0
     cdef const floating *src
     cdef floating *dst
     q = q0
     while q < q0 + nbt:
-        n = q // TPI
-        rem = q - n * TPI
-        th = rem // g.TW
-        tw = rem - th * g.TW
-        seg = _imin(g.TW - tw, q0 + nbt - q)
+        seg = _wseg(g, q, q0 + nbt, &n, &th, &tw)
         c0 = 4 * tw - g.PW  # input column of the segment's left edge
         lo = _imax(0, -c0)
         hi = _imax(lo, _imin(ldr, g.W - c0))
@@ -748,16 +772,12 @@ cdef void _wino_out_block(const void *ks, const WGeom *g, Py_ssize_t q0,
                           floating *ybuf) noexcept nogil:
     """out[n, oc, tile q] = (A^T m A) + bias for output channels [oc0, oc1),
     m at M[xi*ldm + (oc - oc0)*NB + q - q0]."""
-    cdef Py_ssize_t TPI = g.TH * g.TW, ldy = g.ldr
-    cdef Py_ssize_t q, n, rem, th, tw, seg, oc, a, ncol
+    cdef Py_ssize_t ldy = g.ldr
+    cdef Py_ssize_t q, n, th, tw, seg, oc, a, ncol
     for oc in range(oc0, oc1):
         q = q0
         while q < q0 + nbt:
-            n = q // TPI
-            rem = q - n * TPI
-            th = rem // g.TW
-            tw = rem - th * g.TW
-            seg = _imin(g.TW - tw, q0 + nbt - q)
+            seg = _wseg(g, q, q0 + nbt, &n, &th, &tw)
             if floating is float:
                 (<const cc_f32_kernels *>ks).wino_out(
                     seg, M + (oc - oc0) * g.NB + (q - q0), ldm,
@@ -853,19 +873,16 @@ cdef _wino_conv(const floating[:, :, :, ::1] x,
     is (the filters transposed and rotated). out is fully overwritten.
 
     U (the transformed filters, 4x the weights) is made once and kept in
-    `packed` when the caller keeps one; otherwise, when it exceeds one chunk
-    (WINO_CHUNK_BYTES), each task transforms chunk by chunk into its own
-    small buffer, and the blocks are made few and large so that this costs
-    about one transform in all, instead of faulting in a fresh array."""
-    cdef WGeom g
-    g.N, g.C, g.H, g.W = x.shape[0], x.shape[1], x.shape[2], x.shape[3]
-    g.OC, g.OH, g.OW = out.shape[1], out.shape[2], out.shape[3]
-    g.PH, g.PW, g.flip = ph, pw, flip
-    g.TH, g.TW = _cdiv(g.OH, 4), _cdiv(g.OW, 4)
-    g.T = g.N * g.TH * g.TW
+    `packed` when the caller keeps one, or made whole when it fits in one
+    chunk (WINO_CHUNK_BYTES); otherwise each block's filter-chunk tasks
+    transform their own chunk into a small buffer (instead of faulting in a
+    fresh array), and the blocks are few and large."""
     cdef const void *ks = _kset(<floating>0)
     cdef int MR, MR2, NR, dmr, dnr, VL, dpl
     _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &VL, &dpl, floating is float)
+    cdef WGeom g = _wgeom(x.shape[0], x.shape[1], x.shape[2], x.shape[3],
+                          out.shape[1], out.shape[2], out.shape[3], ph, pw,
+                          flip, VL)
     cdef bint narrow = _use_narrow(g.OC, MR, MR2, NR, VL)
     if narrow:
         MR = MR2
@@ -874,9 +891,6 @@ cdef _wino_conv(const floating[:, :, :, ::1] x,
     cdef Py_ssize_t ublk = 36 * g.xu
     # filter blocks per chunk: a function of the channels only
     g.cib = _imax(1, _imin(g.nmb, WINO_CHUNK_BYTES // (ublk * sizeof(floating))))
-    # padded input rows of a tile-row segment: 4 columns a tile, with room
-    # for the vector loops of the transforms
-    g.ldr = _round_up(4 * (_cdiv(g.TW, VL) * VL + 2 * VL))
     dtype = np.float32 if floating is float else np.float64
     key = ("winograd", <uintptr_t>ks, MR, bool(flip))
     wpa = None if packed is None else packed.get(key)
@@ -1345,16 +1359,12 @@ cdef void _wino_gout_block(const void *ks, const WGeom *g, Py_ssize_t q0,
     """D[xi*ldd + (oc - oc0)*NB + q - q0] = (A dy A^T)[xi] of tile q's
     channel oc of the output gradient, q0 <= q < q0 + nbt, oc0 <= oc <
     oc1 (D at the block's column 0)."""
-    cdef Py_ssize_t TPI = g.TH * g.TW, ldr = g.ldr
-    cdef Py_ssize_t q, n, rem, th, tw, seg, oc, r, oh, ncol
+    cdef Py_ssize_t ldr = g.ldr
+    cdef Py_ssize_t q, n, th, tw, seg, oc, r, oh, ncol
     cdef floating *dst
     q = q0
     while q < q0 + nbt:
-        n = q // TPI
-        rem = q - n * TPI
-        th = rem // g.TW
-        tw = rem - th * g.TW
-        seg = _imin(g.TW - tw, q0 + nbt - q)
+        seg = _wseg(g, q, q0 + nbt, &n, &th, &tw)
         ncol = _imin(4 * seg, g.OW - 4 * tw)
         for oc in range(oc0, oc1):
             for r in range(4):
@@ -1399,16 +1409,12 @@ cdef _wino_wgrad(const floating[:, :, :, ::1] gout,
     leave the dot kernel mostly setting up, with the gemm kernel over D and
     V packed per xi (k = the tiles). Either way one task owns each entry of
     dU and blocks come in order: the bits never depend on the threads."""
-    cdef WGeom g
-    g.N, g.C, g.H, g.W = x.shape[0], x.shape[1], x.shape[2], x.shape[3]
-    g.OC, g.OH, g.OW = gout.shape[1], gout.shape[2], gout.shape[3]
-    g.PH, g.PW, g.flip = ph, pw, False
-    g.TH, g.TW = _cdiv(g.OH, 4), _cdiv(g.OW, 4)
-    g.T = g.N * g.TH * g.TW
     cdef const void *ks = _kset(<floating>0)
     cdef int MR, MR2, NR, DMR, DNR, VL, DPL
     _tile_dims(ks, &MR, &MR2, &NR, &DMR, &DNR, &VL, &DPL, floating is float)
-    g.ldr = _round_up(4 * (_cdiv(g.TW, VL) * VL + 2 * VL))
+    cdef WGeom g = _wgeom(x.shape[0], x.shape[1], x.shape[2], x.shape[3],
+                          gout.shape[1], gout.shape[2], gout.shape[3], ph, pw,
+                          False, VL)
     dtype = np.float32 if floating is float else np.float64
     cdef bint use_gemm = (g.C * g.OC >= WINO_WGRAD_GEMM_CC if _wgrad_gemm < 0
                           else _wgrad_gemm)

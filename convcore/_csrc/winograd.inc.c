@@ -111,6 +111,19 @@ static inline void CC_FN(_join4)(const VEC *restrict y, T *restrict x)
 }
 #endif
 
+/* dst[l] = lane l of v, l < min(left, VL) */
+static inline void CC_FN(_store_lanes)(T *restrict dst, VEC v, size_t left)
+{
+    if (left >= VL) {
+        *(UVEC *)dst = v;
+    } else {
+        T tmp[VL];
+        __builtin_memcpy(tmp, &v, sizeof tmp);
+        for (size_t l = 0; l < left; l++)
+            dst[l] = tmp[l];
+    }
+}
+
 /* Input transform of n adjacent tiles of one tile row.
  * rows: the tile row's 6 padded input rows at stride ldr, each starting at
  *   the first tile's left edge and readable for 4 * (round_up(n, VL) + VL)
@@ -144,15 +157,7 @@ static void WINO_IN(size_t n, const T *restrict rows, size_t ldr,
             WINO_IN1D(z[0][j], z[1][j], z[2][j], z[3][j], z[4][j], z[5][j],
                       o[0], o[1], o[2], o[3], o[4], o[5]);
             for (int i = 0; i < 6; i++) {
-                T *dst = v + (6 * i + j) * ldv + t;
-                if (left >= VL) {
-                    *(UVEC *)dst = o[i];
-                } else {
-                    T tmp[VL];
-                    __builtin_memcpy(tmp, &o[i], sizeof tmp);
-                    for (size_t l = 0; l < left; l++)
-                        dst[l] = tmp[l];
-                }
+                CC_FN(_store_lanes)(v + (6 * i + j) * ldv + t, o[i], left);
             }
         }
     }
@@ -287,15 +292,7 @@ static void WINO_GOUT(size_t n, const T *restrict rows, size_t ldr,
             WINO_GOUT1D(z[0][j], z[1][j], z[2][j], z[3][j], o[0], o[1], o[2],
                         o[3], o[4], o[5]);
             for (int i = 0; i < 6; i++) {
-                T *dst = v + (6 * i + j) * ldv + t;
-                if (left >= VL) {
-                    *(UVEC *)dst = o[i];
-                } else {
-                    T tmp[VL];
-                    __builtin_memcpy(tmp, &o[i], sizeof tmp);
-                    for (size_t l = 0; l < left; l++)
-                        dst[l] = tmp[l];
-                }
+                CC_FN(_store_lanes)(v + (6 * i + j) * ldv + t, o[i], left);
             }
         }
     }
