@@ -399,17 +399,19 @@ cdef void _tile_dims(const void *ks, int *mr, int *mr2, int *nr, int *dmr,
 
 
 cdef void _pack_rows_kmajor(const floating *w, Py_ssize_t G, Py_ssize_t M,
-                            Py_ssize_t K, int MR, Py_ssize_t b,
+                            Py_ssize_t K, Py_ssize_t ld, int MR, Py_ssize_t b,
                             floating *dst) noexcept nogil:
-    """fwd weights W[G*M][K] -> [g][MR-row block][k][MR], rows past M zero:
-    block b (= gi * nmb + ib) of them (the blocks are packed in parallel)."""
+    """Rows W[G*M][K] (row stride ld) -> [g][MR-row block][k][MR], rows past
+    M zero: block b (= gi * nmb + ib) of them (the blocks are packed in
+    parallel). The forward's weights (ld = K), and Winograd's output-gradient
+    transforms for its weight gradient (k = the tiles)."""
     cdef Py_ssize_t nmb = _cdiv(M, MR), gi = b // nmb, ib = b % nmb
     cdef Py_ssize_t k, m, mr = _imin(MR, M - ib * MR)
-    cdef const floating *src = w + (gi * M + ib * MR) * K
+    cdef const floating *src = w + (gi * M + ib * MR) * ld
     dst += b * K * MR
     for k in range(K):
         for m in range(mr):
-            dst[m] = src[m * K + k]
+            dst[m] = src[m * ld + k]
         for m in range(mr, MR):
             dst[m] = 0
         dst += MR
@@ -556,7 +558,7 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
         pnt = task_threads(g.G * nmb, 0.5 * wpa.size)
         with nogil:
             for pb in prange(g.G * nmb, num_threads=pnt, schedule='static'):
-                _pack_rows_kmajor(&w[0, 0, 0, 0], g.G, g.OCg, g.K, MR, pb,
+                _pack_rows_kmajor(&w[0, 0, 0, 0], g.G, g.OCg, g.K, g.K, MR, pb,
                                   &wp[0])
         if packed is not None:
             packed[key] = wpa
@@ -630,7 +632,8 @@ cdef enum:
     WINO_WGRAD_BYTES = 3 * 1024 * 1024
     # the weight gradient reduces with the gemm kernel from this C * OC
     WINO_WGRAD_GEMM_CC = 128 * 128
-    # bytes of a block's V when each task transforms its own U
+    # bytes of a block's V, shared by the filter-chunk tasks, when those
+    # transform their own U
     WINO_V_BYTES = 8 * 1024 * 1024
     # fewest input and output channels for the automatic choice
     WINO_MIN_C = 16
@@ -848,7 +851,8 @@ cdef void _wino_pack(const void *ks, const floating *w, const WGeom *g,
     """U[xi*xu + c*MR + m] = (G g G^T)[xi] of the filter (oc = ib*MR + m, c), for
     filter block ib (up points at the block): w[oc][c] (w is (OC, C, 3, 3)),
     or with `flip` w[c][oc] rotated by 180 degrees (w is (C, OC, 3, 3): the
-    input gradient's filters); rows past OC are zeros."""
+    input gradient's filters); rows past OC repeat the last filter (their
+    sums are never read)."""
     cdef Py_ssize_t nm = _imin(MR, g.OC - ib * MR)
     cdef const floating *g0
     cdef ptrdiff_t ms, cs, ts
@@ -1425,8 +1429,9 @@ cdef _wino_wgrad(const floating[:, :, :, ::1] gout,
     cdef int RN = NR if use_gemm else DNR  # reducing kernel's tile
     cdef Py_ssize_t cp = _cdiv(g.C, RN) * RN
     cdef Py_ssize_t cs = _round_up(cp)  # dU row stride, whole vectors
-    # output channels in chunks of about WINO_CHUNK_BYTES of dU (the input
-    # transform is redone per chunk: cheap beside the chunk's products)
+    # output channels in chunks of about WINO_CHUNK_BYTES of dU (with more
+    # than one block of tiles the input transform is redone per chunk:
+    # cheap beside the chunk's products)
     cdef Py_ssize_t occ = _imax(1, WINO_CHUNK_BYTES // (36 * cs * RM * sizeof(floating))) * RM
     occ = _imin(occ, _cdiv(g.OC, RM) * RM)
     cdef Py_ssize_t mp = occ
@@ -1494,8 +1499,9 @@ cdef _wino_wgrad(const floating[:, :, :, ::1] gout,
                         if redo:
                             _transpose(V + xi * g.xv, g.NB, cp, nbt,
                                        VT + xi * xt, cs)
-                        _pack_rows_tmajor(D + xi * g.xm, g.NB, nbt, nob * RM,
-                                          RM, dp)
+                        for ob in range(nob):
+                            _pack_rows_kmajor(D + xi * g.xm, 1, nob * RM, nbt,
+                                              g.NB, RM, ob, dp)
                         for ob in range(nob):
                             for jb in range(cp // RN):
                                 _gemm(ks, narrow, nbt, dp + ob * nbt * RM,
@@ -1542,20 +1548,6 @@ cdef void _transpose(const floating *src, Py_ssize_t lds, Py_ssize_t rows,
             for j in range(j0, j1):
                 for r in range(r0, r1):
                     dst[j * ldd + r] = src[r * lds + j]
-
-
-cdef void _pack_rows_tmajor(const floating *D, Py_ssize_t NB, Py_ssize_t nbt,
-                            Py_ssize_t rows, int MR,
-                            floating *dp) noexcept nogil:
-    """dp[(ob*nbt + t)*MR + m] = D[(ob*MR + m)*NB + t]: rows of one
-    position's output-gradient transform as MR-row panels, k = the tiles."""
-    cdef Py_ssize_t ob, t, m
-    cdef const floating *src
-    for ob in range(rows // MR):
-        for m in range(MR):
-            src = D + (ob * MR + m) * NB
-            for t in range(nbt):
-                dp[(ob * nbt + t) * MR + m] = src[t]
 
 
 def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
