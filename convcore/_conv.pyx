@@ -74,6 +74,14 @@ cdef enum:
 # lane partials), which sets the k-block width
 cdef enum:
     WGRAD_L2_BYTES = 640 * 1024
+# bwd_weights with the gemm kernel: pixels per chunk (the kernel's k)
+cdef enum:
+    WGRAD_GEMM_PC = 256
+# bwd_weights (direct and Winograd) reduces with the gemm kernel from this
+# many entries of each product (OCg x K; Winograd's OC x C per position):
+# below, its transposes cost more than the dot kernel's horizontal sums
+cdef enum:
+    WGRAD_GEMM_MIN = 128 * 128
 # bwd_data: planes with fewer output pixels are grouped, several images
 # per task, into pixel blocks of about this many
 cdef enum:
@@ -398,6 +406,16 @@ cdef void _tile_dims(const void *ks, int *mr, int *mr2, int *nr, int *dmr,
         dpl[0] = (<const cc_f64_kernels *>ks).dpl
 
 
+cdef inline void _transpose(const floating *src, Py_ssize_t lds,
+                            Py_ssize_t rows, Py_ssize_t cols, floating *dst,
+                            Py_ssize_t ldd) noexcept nogil:
+    """dst[j*ldd + r] = src[r*lds + j], r < rows, j < cols."""
+    if floating is float:
+        kernels_f32().transpose(rows, cols, src, lds, dst, ldd)
+    else:
+        kernels_f64().transpose(rows, cols, src, lds, dst, ldd)
+
+
 cdef void _pack_rows_kmajor(const floating *w, Py_ssize_t G, Py_ssize_t M,
                             Py_ssize_t K, Py_ssize_t ld, int MR, Py_ssize_t b,
                             floating *dst) noexcept nogil:
@@ -630,8 +648,6 @@ cdef enum:
     # chunk of dU beside them, the workspace stays within what a pass may
     # use: tests/test_memory.py)
     WINO_WGRAD_BYTES = 3 * 1024 * 1024
-    # the weight gradient reduces with the gemm kernel from this C * OC
-    WINO_WGRAD_GEMM_CC = 128 * 128
     # bytes of a block's V, shared by the filter-chunk tasks, when those
     # transform their own U
     WINO_V_BYTES = 8 * 1024 * 1024
@@ -1326,6 +1342,130 @@ cdef void _bwd_weights_task(const void *ks, const Geom *g, Py_ssize_t t,
                g.OCg, kt)
 
 
+cdef void _bwd_weights_gemm_task(const void *ks, bint narrow, const Geom *g,
+                                 Py_ssize_t t, Py_ssize_t nkb, Py_ssize_t KT,
+                                 Py_ssize_t S, Py_ssize_t PC, int MR, int NR,
+                                 const floating *gout, const floating *x,
+                                 floating *part, floating *ap, floating *at,
+                                 floating *bt, floating *bbuf, floating *xp,
+                                 floating *cbuf) noexcept nogil:
+    """One task of the weight gradient with the gemm kernel, the same task
+    split as _bwd_weights_task: per chunk of pixels (k of the product) the
+    dout rows are packed into MR-row panels (ap, [ob][pixel][MR]) and the
+    column rows transposed into bt (pixel rows of ktp values), then every
+    MR x NR tile of the task's sums (cbuf, mp x ktp) adds the chunk's
+    products. Chunks in order, each tile summed in increasing pixel: the
+    bits never depend on the threads."""
+    cdef Py_ssize_t s = t % S, rest = t // S
+    cdef Py_ssize_t kb = rest % nkb, gi = rest // nkb
+    cdef Py_ssize_t k0 = kb * KT, kt = _imin(KT, g.K - k0)
+    cdef Py_ssize_t ktp = _cdiv(kt, NR) * NR
+    cdef Py_ssize_t nob = _cdiv(g.OCg, MR), mp = nob * MR
+    cdef Py_ssize_t Q = g.N * g.P, nch = _cdiv(Q, PC)
+    cdef Py_ssize_t ch0 = s * nch // S, ch1 = (s + 1) * nch // S
+    # bt's rows one line more than whole lines apart: the rows of a panel
+    # spread over the cache sets (a power-of-two stride kept it out of L1)
+    cdef Py_ssize_t ldb = _round_up(ktp) + ALIGN
+    cdef Py_ssize_t ch, q0, q1, lc, q, n, p, seg, ob, jb, m
+    cdef bint pw = _pointwise(g)
+    cdef Region R
+    # columns past OCg and kt stay zero for the whole task
+    _zero_cols(at, PC, mp, g.OCg, mp)
+    _zero_cols(bt, PC, ldb, kt, ktp)
+    for ch in range(ch0, ch1):
+        q0 = ch * PC
+        q1 = _imin(Q, q0 + PC)
+        lc = q1 - q0
+        q = q0
+        while q < q1:  # one image at a time
+            n = q // g.P
+            p = q - n * g.P
+            seg = _imin(g.P - p, q1 - q)
+            _transpose(gout + (n * g.OC + gi * g.OCg) * g.P + p, g.P, g.OCg,
+                       seg, at + (q - q0) * mp, mp)
+            if pw:  # the columns are input rows
+                _transpose(x + (n * g.C + gi * g.Cg + k0) * g.P + p, g.P, kt,
+                           seg, bt + (q - q0) * ldb, ldb)
+            else:
+                R = _region(g, k0, kt, p, seg)
+                _pad_region(x + (n * g.C + gi * g.Cg) * g.H * g.W, g, &R, xp)
+                _cols(xp, &R, g, k0, kt, p, seg, bbuf, PC, False)
+                _transpose(bbuf, PC, kt, seg, bt + (q - q0) * ldb, ldb)
+            q += seg
+        for ob in range(nob):  # dout^T into MR-column panels
+            for q in range(lc):
+                for m in range(MR):
+                    ap[(ob * lc + q) * MR + m] = at[q * mp + ob * MR + m]
+        # one NR-column panel of bt stays in L1 while dout's panels stream
+        for jb in range(ktp // NR):
+            for ob in range(nob):
+                _gemm(ks, narrow, lc, ap + ob * lc * MR, bt + jb * NR, ldb,
+                      cbuf + ob * MR * ktp + jb * NR, ktp, NULL, ch > ch0)
+    _copy_tile(cbuf, ktp, part + (s * g.OC + gi * g.OCg) * g.K + k0, g.K,
+               g.OCg, kt)
+
+
+cdef inline bint _direct_wgrad_gemm(const Geom *g) noexcept nogil:
+    """The direct weight gradient's kernel: gemm for products of at least
+    WGRAD_GEMM_MIN entries whose columns are input rows (1x1) or which have
+    128 output channels or more (fewer, and transposing the built columns
+    costs more than it saves: 1 thread, AVX2, medians of 9, gemm/dot
+    resnet50_1x1_56 1.69x, resnet_3x3s2_56 1.08x, dilated_3x3_d2_28 1.03x;
+    cifar_3x3_c64 0.85x, resnet_stem_7x7s2 0.93x, lenet_c3 0.87x)."""
+    return (g.OCg * g.K >= WGRAD_GEMM_MIN
+            and (_pointwise(g) or g.OCg >= 128))
+
+
+cdef object _bwd_weights_gemm(const floating[:, :, :, ::1] gout,
+                              const floating[:, :, :, ::1] x, weight_shape,
+                              const Geom *g, const void *ks, int MR, int MR2,
+                              int NR, int VL):
+    """dW by the gemm kernel: tasks of (group, k block, pixel split), each
+    summing its tile of dW over its chunks (_bwd_weights_gemm_task) into
+    its own part; the parts added in a fixed order."""
+    dtype = np.float32 if floating is float else np.float64
+    cdef bint narrow = _use_narrow(g.OCg, MR, MR2, NR, VL)
+    if narrow:
+        MR = MR2
+    cdef Py_ssize_t Q = g.N * g.P
+    cdef Py_ssize_t PC = _imin(WGRAD_GEMM_PC, Q)
+    cdef Py_ssize_t mp = _cdiv(g.OCg, MR) * MR
+    # k blocks as wide as L2 holds beside the chunk's dout panels: the
+    # transposed columns and, where they are built, the column rows
+    cdef Py_ssize_t kfit = (
+        (<Py_ssize_t>(WGRAD_L2_BYTES // sizeof(floating)) - mp * PC)
+        // (PC * (1 if _pointwise(g) else 2)))
+    cdef Py_ssize_t nkb = _cdiv(g.K, _imax(NR, kfit // NR * NR))
+    cdef Py_ssize_t KT = _cdiv(_cdiv(g.K, nkb), NR) * NR
+    nkb = _cdiv(g.K, KT)
+    cdef Py_ssize_t S = _imax(1, _imin(_cdiv(Q, PC),
+                                       _cdiv(MIN_TASKS, g.G * nkb)))
+    parta = np.empty((S, g.OC, g.K), dtype=dtype)  # each task stores its part
+    cdef floating[:, :, ::1] part = parta
+    cdef Py_ssize_t ntasks = g.G * nkb * S
+    cdef int nt = task_threads(ntasks, _gemm_ns(g))
+    cdef Py_ssize_t apn = _round_up(mp * PC), btn = PC * (_round_up(KT) + ALIGN)
+    cdef Py_ssize_t bbn = 0 if _pointwise(g) else _round_up(KT * PC)
+    cdef Py_ssize_t xpn = 0 if _pointwise(g) else _round_up(_region_size(g, KT, PC))
+    cdef Py_ssize_t per = 2 * apn + btn + bbn + xpn + _round_up(mp * KT)
+    wsa = np.empty(per * nt + ALIGN, dtype=dtype)
+    cdef floating[::1] ws = wsa
+    cdef floating *ws0 = &ws[0] + _aligned_offset(ws)
+    cdef floating *ap
+    cdef Py_ssize_t t
+    with nogil, parallel(num_threads=nt):
+        ap = ws0 + omp_get_thread_num() * per
+        for t in prange(ntasks, schedule='dynamic'):
+            _bwd_weights_gemm_task(ks, narrow, g, t, nkb, KT, S, PC, MR, NR,
+                                   &gout[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                   &part[0, 0, 0], ap, ap + apn,
+                                   ap + 2 * apn, ap + 2 * apn + btn,
+                                   ap + 2 * apn + btn + bbn,
+                                   ap + 2 * apn + btn + bbn + xpn)
+    gw = parta[0] if S == 1 else parta.sum(axis=0)
+    return gw.reshape(weight_shape)
+
+
 cdef void _pack_gout(const floating *gout, const Geom *g, Py_ssize_t mp,
                      Py_ssize_t Qp, Py_ssize_t r, floating *gq) noexcept nogil:
     """Row r (= gi * mp + oc) of dout packed for the weight gradient: the
@@ -1393,9 +1533,9 @@ cdef int _wgrad_gemm = -1
 
 
 def _set_wgrad_gemm(value):
-    """Tests and benchmarks: Winograd's weight gradient reduces the tiles
-    with the gemm kernel (True), the dot kernel (False), or as the rule
-    says (None)."""
+    """Tests and benchmarks: the weight gradient (direct and Winograd)
+    reduces with the gemm kernel (True), the dot kernel (False), or as the
+    rules say (None)."""
     global _wgrad_gemm
     _wgrad_gemm = -1 if value is None else int(bool(value))
 
@@ -1420,7 +1560,7 @@ cdef _wino_wgrad(const floating[:, :, :, ::1] gout,
                           gout.shape[1], gout.shape[2], gout.shape[3], ph, pw,
                           False, VL)
     dtype = np.float32 if floating is float else np.float64
-    cdef bint use_gemm = (g.C * g.OC >= WINO_WGRAD_GEMM_CC if _wgrad_gemm < 0
+    cdef bint use_gemm = (g.C * g.OC >= WGRAD_GEMM_MIN if _wgrad_gemm < 0
                           else _wgrad_gemm)
     cdef bint narrow = use_gemm and _use_narrow(g.OC, MR, MR2, NR, VL)
     if narrow:
@@ -1535,21 +1675,6 @@ cdef _wino_wgrad(const floating[:, :, :, ::1] gout,
     return gwa
 
 
-cdef void _transpose(const floating *src, Py_ssize_t lds, Py_ssize_t rows,
-                     Py_ssize_t cols, floating *dst,
-                     Py_ssize_t ldd) noexcept nogil:
-    """dst[j*ldd + r] = src[r*lds + j], r < rows, j < cols, in 16x16 blocks
-    (both sides touch whole lines)."""
-    cdef Py_ssize_t r0, j0, r, j, r1, j1
-    for r0 in range(0, rows, 16):
-        r1 = _imin(rows, r0 + 16)
-        for j0 in range(0, cols, 16):
-            j1 = _imin(cols, j0 + 16)
-            for j in range(j0, j1):
-                for r in range(r0, r1):
-                    dst[j * ldd + r] = src[r * lds + j]
-
-
 def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
                        const floating[:, :, :, ::1] x, weight_shape,
                        Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph,
@@ -1570,6 +1695,9 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
     cdef const void *ks = _kset(<floating>0)
     cdef int MR, MR2, NR, DMR, DNR, DVL, DPL
     _tile_dims(ks, &MR, &MR2, &NR, &DMR, &DNR, &DVL, &DPL, floating is float)
+    if _wgrad_gemm == 1 or (_wgrad_gemm < 0 and _direct_wgrad_gemm(&g)):
+        return _bwd_weights_gemm(gout, x, weight_shape, &g, ks, MR, MR2, NR,
+                                 DVL)
     cdef Py_ssize_t Q = g.N * g.P
     cdef Py_ssize_t PC = _imin(PC_MAX, _cdiv(Q, ALIGN) * ALIGN)
     # k blocks as wide as a chunk's working set (dout rows, column rows and

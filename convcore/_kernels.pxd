@@ -26,6 +26,8 @@ cdef extern from "convcore.h" nogil:
                        float *y) noexcept nogil
         void (*pack2d)(size_t rows, size_t len, const float *src, size_t sld,
                        float *dst) noexcept nogil
+        void (*transpose)(size_t rows, size_t cols, const float *src,
+                          size_t lds, float *dst, size_t ldd) noexcept nogil
         void (*max_update)(size_t n, const float *v, float *cur) noexcept nogil
         void (*max_update_tap)(size_t n, const float *v, float *cur, int32_t *tap,
                                int32_t id) noexcept nogil
@@ -85,6 +87,8 @@ cdef extern from "convcore.h" nogil:
                        double *y) noexcept nogil
         void (*pack2d)(size_t rows, size_t len, const double *src, size_t sld,
                        double *dst) noexcept nogil
+        void (*transpose)(size_t rows, size_t cols, const double *src,
+                          size_t lds, double *dst, size_t ldd) noexcept nogil
         void (*max_update)(size_t n, const double *v, double *cur) noexcept nogil
         void (*max_update_tap)(size_t n, const double *v, double *cur, int32_t *tap,
                                int32_t id) noexcept nogil

@@ -47,3 +47,14 @@ def restore_threads():
 def fast():
     """``fast(name)`` is ``convcore.<name>`` (a missing op fails the test)."""
     return lambda name: getattr(convcore, name)
+
+
+@pytest.fixture
+def wgrad():
+    """``wgrad(True)``: the weight gradient (direct and Winograd) reduces
+    with the gemm kernel, ``wgrad(False)`` with the dot kernel; the rules
+    after the test."""
+    try:
+        yield _conv._set_wgrad_gemm
+    finally:
+        _conv._set_wgrad_gemm(None)

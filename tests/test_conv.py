@@ -164,6 +164,43 @@ def test_conv2d_grid(kernel_set, op, dtype, case):
     check_case(op, 2, name, x_shape, w_shape, kw, dtype)
 
 
+# the weight gradient's two kernels on the whole grid and on shapes that
+# reach the gemm kernel's edges: chunks (256 pixels) across images and
+# within one, several k blocks, columns and rows padded to the tile, and
+# layers the rule gives the gemm kernel (1x1 and >= 128 output channels)
+WGRAD_CASES = [
+    ("pw_chunks_cross_images", (5, 40, 7, 9), (70, 40, 1, 1), {}),
+    ("pw_groups_chunks", (2, 8, 20, 20), (12, 4, 1, 1), dict(groups=2)),
+    ("kblocks_pad1", (2, 70, 10, 10), (9, 70, 3, 3), dict(padding=1)),
+    ("pw_default_gemm", (2, 130, 9, 11), (131, 130, 1, 1), {}),
+    ("oc130_stride2", (1, 16, 12, 12), (130, 16, 3, 3), dict(stride=2, padding=1)),
+    ("oc128_dilated_kblocks", (2, 40, 13, 13), (128, 40, 3, 3), dict(dilation=2, padding=2)),
+]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c[0]) for c in CASES_2D + WGRAD_CASES])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("gemm", [False, True], ids=["dot", "gemm"])
+def test_conv2d_grad_weight_kernels(kernel_set, wgrad, gemm, dtype, case):
+    name, x_shape, w_shape, kw = case
+    wgrad(gemm)
+    check_case("grad_weight", 2, name, x_shape, w_shape, kw, dtype)
+
+
+def test_conv2d_grad_weight_rule(wgrad):
+    """The default rule picks the gemm kernel where it measured faster,
+    and both kernels give the same sums (to rounding) there."""
+    x = _rng(7).standard_normal((2, 130, 9, 11)).astype(np.float32)
+    go = _rng(8).standard_normal((2, 131, 9, 11)).astype(np.float32)
+    got = convcore.conv2d_grad_weight(go, x, (131, 130, 1, 1))
+    wgrad(True)
+    assert np.array_equal(got, convcore.conv2d_grad_weight(go, x, (131, 130, 1, 1)))
+    wgrad(False)
+    dot = convcore.conv2d_grad_weight(go, x, (131, 130, 1, 1))
+    assert not np.array_equal(got, dot)
+    assert_matches(dot, got.astype(np.float64), np.float32)
+
+
 # ---------------------------------------------------------------------------
 # the grid: 1-D (served by the 2-D drivers with H = 1)
 # ---------------------------------------------------------------------------

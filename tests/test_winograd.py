@@ -15,16 +15,6 @@ from test_conv import DTYPES, assert_matches, check_case
 
 
 @pytest.fixture
-def wgrad():
-    """``wgrad(True)``: Winograd's weight gradient reduces with the gemm
-    kernel, ``wgrad(False)`` with the dot kernel; the rule after the test."""
-    try:
-        yield _conv._set_wgrad_gemm
-    finally:
-        _conv._set_wgrad_gemm(None)
-
-
-@pytest.fixture
 def algorithm():
     """``algorithm(name)`` sets convcore's choice for the test; restored
     after it."""

@@ -43,6 +43,7 @@ unsigned cc_cpu_features(void);
  *   per lane then lanes in a fixed order.
  * gather(n, x, incx, y): y[i] = x[i*incx] (strided packing).
  * pack2d(rows, len, src, sld, dst): dst[r*len + i] = src[r*sld + i].
+ * transpose(rows, cols, src, lds, dst, ldd): dst[j*ldd + r] = src[r*lds + j].
  * max_update(_tap), add, gather2d: one pooling window tap over a run of
  *   outputs, and the strided copy that builds the phase planes (see
  *   ukernels.inc.c and _pool.pyx; deint2d splits stride-2 rows into both
@@ -78,6 +79,8 @@ typedef struct {
     void (*gather)(size_t n, const float *x, size_t incx, float *y);
     void (*pack2d)(size_t rows, size_t len, const float *src, size_t sld,
                    float *dst);
+    void (*transpose)(size_t rows, size_t cols, const float *src, size_t lds,
+                      float *dst, size_t ldd);
     void (*max_update)(size_t n, const float *v, float *cur);
     void (*max_update_tap)(size_t n, const float *v, float *cur, int32_t *tap,
                            int32_t id);
@@ -135,6 +138,8 @@ typedef struct {
     void (*gather)(size_t n, const double *x, size_t incx, double *y);
     void (*pack2d)(size_t rows, size_t len, const double *src, size_t sld,
                    double *dst);
+    void (*transpose)(size_t rows, size_t cols, const double *src, size_t lds,
+                      double *dst, size_t ldd);
     void (*max_update)(size_t n, const double *v, double *cur);
     void (*max_update_tap)(size_t n, const double *v, double *cur, int32_t *tap,
                            int32_t id);

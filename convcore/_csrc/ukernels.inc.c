@@ -31,6 +31,7 @@
 #define DOT_STRIDED CC_FN(_dot_strided)
 #define GATHER CC_FN(_gather)
 #define PACK2D CC_FN(_pack2d)
+#define TRANSPOSE CC_FN(_transpose)
 #define MAX_UPDATE CC_FN(_max_update)
 #define MAX_UPDATE_TAP CC_FN(_max_update_tap)
 #define MAX_TAPS CC_FN(_max_taps)
@@ -634,6 +635,87 @@ static void TANH_BWD(size_t n, const T *restrict g, const T *restrict y,
         dx[i] = g[i] * ((T)1 - y[i] * y[i]);
 }
 
+/* dst[j*ldd + r] = src[r*lds + j], r < rows, j < cols: VL x VL blocks
+ * transposed in registers (log2(VL) rounds of two-vector shuffles, each
+ * swapping the off-diagonal h x h blocks of every 2h x 2h block), the
+ * edges by plain loops. Packs a weight gradient's transposed operands. */
+#if VL == 16
+#define TR_LO8 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
+#define TR_HI8 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
+#define TR_LO4 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27
+#define TR_HI4 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
+#define TR_LO2 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29
+#define TR_HI2 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
+#define TR_LO1 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30
+#define TR_HI1 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
+#define TR_ROUNDS(v) TR_ROUND(v, 8, TR_LO8, TR_HI8); TR_ROUND(v, 4, TR_LO4, TR_HI4); \
+                     TR_ROUND(v, 2, TR_LO2, TR_HI2); TR_ROUND(v, 1, TR_LO1, TR_HI1)
+#elif VL == 8
+#define TR_LO4 0, 1, 2, 3, 8, 9, 10, 11
+#define TR_HI4 4, 5, 6, 7, 12, 13, 14, 15
+#define TR_LO2 0, 1, 8, 9, 4, 5, 12, 13
+#define TR_HI2 2, 3, 10, 11, 6, 7, 14, 15
+#define TR_LO1 0, 8, 2, 10, 4, 12, 6, 14
+#define TR_HI1 1, 9, 3, 11, 5, 13, 7, 15
+#define TR_ROUNDS(v) TR_ROUND(v, 4, TR_LO4, TR_HI4); TR_ROUND(v, 2, TR_LO2, TR_HI2); \
+                     TR_ROUND(v, 1, TR_LO1, TR_HI1)
+#elif VL == 4
+#define TR_LO2 0, 1, 4, 5
+#define TR_HI2 2, 3, 6, 7
+#define TR_LO1 0, 4, 2, 6
+#define TR_HI1 1, 5, 3, 7
+#define TR_ROUNDS(v) TR_ROUND(v, 2, TR_LO2, TR_HI2); TR_ROUND(v, 1, TR_LO1, TR_HI1)
+#elif VL == 2
+#define TR_LO1 0, 2
+#define TR_HI1 1, 3
+#define TR_ROUNDS(v) TR_ROUND(v, 1, TR_LO1, TR_HI1)
+#endif
+#define TR_ROUND(v, h, LO, HI)                                              \
+    for (int i_ = 0; i_ < VL; i_++)                                         \
+        if (!(i_ & (h))) {                                                  \
+            VEC a_ = v[i_], b_ = v[i_ + (h)];                               \
+            v[i_] = __builtin_shufflevector(a_, b_, LO);                    \
+            v[i_ + (h)] = __builtin_shufflevector(a_, b_, HI);              \
+        }
+
+static void TRANSPOSE(size_t rows, size_t cols, const T *restrict src,
+                      size_t lds, T *restrict dst, size_t ldd)
+{
+    size_t r0 = 0, j0, r, j;
+#if VL > 1
+    for (; r0 + VL <= rows; r0 += VL) {
+        int pf = r0 + 2 * VL <= rows;  /* the next rows, for far sources */
+        for (j0 = 0; j0 + VL <= cols; j0 += VL) {
+            VEC v[VL];
+            for (r = 0; r < VL; r++) {
+                v[r] = *(const UVEC *)(src + (r0 + r) * lds + j0);
+                if (pf)
+                    __builtin_prefetch(src + (r0 + VL + r) * lds + j0);
+            }
+            TR_ROUNDS(v);
+            for (j = 0; j < VL; j++)
+                *(UVEC *)(dst + (j0 + j) * ldd + r0) = v[j];
+        }
+        for (j = j0; j < cols; j++)
+            for (r = r0; r < r0 + VL; r++)
+                dst[j * ldd + r] = src[r * lds + j];
+    }
+#endif
+    for (j = 0; j < cols; j++)
+        for (r = r0; r < rows; r++)
+            dst[j * ldd + r] = src[r * lds + j];
+}
+#undef TR_ROUND
+#undef TR_ROUNDS
+#undef TR_LO8
+#undef TR_HI8
+#undef TR_LO4
+#undef TR_HI4
+#undef TR_LO2
+#undef TR_HI2
+#undef TR_LO1
+#undef TR_HI1
+
 /* rows x len block from src (rows sld apart) to dst, packed contiguously:
  * dst[r*len + i] = src[r*sld + i]. Short rows (narrow images) are the
  * common case, so the AVX-512 build copies each row with one masked tail
@@ -780,7 +862,7 @@ const KSET_TYPE KSET = {
 #define GMR MR2
     GEMM,
 #undef GMR
-    DOT, AXPY, AXPY_SCATTER, TAPS, DOT_STRIDED, GATHER, PACK2D,
+    DOT, AXPY, AXPY_SCATTER, TAPS, DOT_STRIDED, GATHER, PACK2D, TRANSPOSE,
     MAX_UPDATE, MAX_UPDATE_TAP, MAX_TAPS, ADD, GATHER2D, DEINT2D, INT2D, RELU, LEAKY, LEAKY_BWD, SIGMOID, SIGMOID_BWD, TANH_BWD,
     FMA_CHAINS, FMA_PROBE, STREAM_SUM, STREAM_COPY, WINO_IN, WINO_OUT, WINO_WT,
     WINO_GOUT, WINO_WGRAD,
@@ -806,6 +888,7 @@ const KSET_TYPE KSET = {
 #undef DOT_STRIDED
 #undef GATHER
 #undef PACK2D
+#undef TRANSPOSE
 #undef MAX_UPDATE
 #undef MAX_UPDATE_TAP
 #undef MAX_TAPS

@@ -2,7 +2,8 @@
  * MR 14), built from convcore/_csrc/kernels-avx512f.c compiled for AVX2 (GCC
  * splits the 64-byte vectors), against the scalar kernel set and, for the
  * filter transform, a plain G g G^T: every tile count 1..37 (whole vectors
- * and tails), every filter-block height, and no store past a row's gap.
+ * and tails), every filter-block height, and no store past a row's gap;
+ * and its transpose (16 x 16 and 8 x 8 register blocks) against plain loops.
  * Prints the mismatches; exit 1 if any. Used by tests/test_winograd_wide.py. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,18 @@ int main(void){
     /* nothing written past the last xi row's end */
     for(size_t i=35*ldu+C*mr+16; i<35*ldu+C*mr+40; i++) if(b1[i]!=-7||d1[i]!=-7){bad++; break;}
     next:;
+  }
+  /* transpose: VL x VL register blocks (16 float, 8 double) and the edges,
+   * exact, and nothing written outside the rows x cols block of dst */
+  for(size_t rows=1; rows<=35; rows+=2) for(size_t cols=1; cols<=37; cols+=3){
+    size_t lds=41, ldd=rows+5;
+    for(int i=0;i<N;i++){b1[i]=-7;d1[i]=-7;}
+    cc_f32_kernels__avx512f.transpose(rows,cols,a,lds,b1,ldd);
+    cc_f64_kernels__avx512f.transpose(rows,cols,ad,lds,d1,ldd);
+    for(size_t j=0;j<cols+1;j++) for(size_t r=0;r<ldd;r++){
+      float e=(j<cols&&r<rows)?a[r*lds+j]:-7; double ed=(j<cols&&r<rows)?ad[r*lds+j]:-7;
+      if(b1[j*ldd+r]!=e||d1[j*ldd+r]!=ed){bad++; printf("transpose %zu %zu\n",rows,cols); j=cols+1; break;}
+    }
   }
   printf("mismatches: %d\n", bad); return bad!=0;
 }
