@@ -86,6 +86,7 @@ def config():
         "fork_serial": _openmp.fork_serial(),
         "omp_wait": convcore._omp_wait,
         "cpu_features": _conv.cpu_features(),
+        "cache_l2_bytes": _conv.cache_l2_bytes(),
         "kernel_sets_compiled": _conv.kernel_sets(),
         "kernel_sets_usable": _conv.usable_kernel_sets(),
         "kernel_set": _conv.get_kernel_set(),
@@ -118,6 +119,7 @@ def show_config():
     if c["fork_serial"]:
         print("                     serial: a forked process (OpenMP threads do not survive fork)")
     print(f"  cpu features:      {', '.join(c['cpu_features']) or 'none used'}")
+    print(f"  L2 cache:          {c['cache_l2_bytes'] // 1024} KiB per core (sizes the cache blocking)")
     print(f"  kernel sets built: {', '.join(c['kernel_sets_compiled'])}")
     print(f"  usable here:       {', '.join(c['kernel_sets_usable'])}"
           + (f" (CONVCORE_DISABLE_ISA={c['CONVCORE_DISABLE_ISA']})"

@@ -19,6 +19,24 @@ def test_show_config_reports_build_mode(capsys):
     assert f"build:             {mode}" in capsys.readouterr().out
 
 
+def test_show_config_reports_l2_size(capsys):
+    """The L2 size the forward's blocking is sized for: this machine's
+    (sysfs) where Linux tells it, else 1 MiB."""
+    l2 = _conv.cache_l2_bytes()
+    assert _config.config()["cache_l2_bytes"] == l2
+    path = "/sys/devices/system/cpu/cpu0/cache/index2"
+    if os.path.exists(path + "/size"):
+        with open(path + "/level") as f:
+            assert f.read().strip() == "2"
+        with open(path + "/size") as f:
+            size = f.read().strip()
+        assert l2 == int(size.rstrip("KM")) * (1 << (20 if size.endswith("M") else 10))
+    else:
+        assert l2 == 1024 * 1024
+    convcore.show_config()
+    assert f"L2 cache:          {l2 // 1024} KiB" in capsys.readouterr().out
+
+
 def test_bounds_checks_match_recorded_mode():
     # _act.relu indexes its input's memoryview once (&x[0]) and trusts the
     # caller for the rest. An empty slice of a larger array is out of bounds
