@@ -26,7 +26,8 @@ from libc.stddef cimport ptrdiff_t
 from libc.stdint cimport uintptr_t
 
 from convcore._conv cimport (
-    k_axpy, k_axpy_scatter, k_taps, k_dot_strided, k_gather, k_pack2d)
+    k_axpy, k_axpy_scatter, k_taps, k_dot_strided, k_gather, k_pack2d,
+    k_deint2d)
 from convcore._kernels cimport (
     CC_ISA_AVX2_FMA, CC_ISA_AVX512F, cc_cpu_features, cc_f32_kernel_sets,
     cc_f32_kernels, cc_f64_kernel_sets, cc_f64_kernels, cc_kernel_set_isa,
@@ -259,8 +260,12 @@ cdef inline Py_ssize_t _round_up(Py_ssize_t n) noexcept nogil:
 cdef struct Region:
     # a zero-padded copy of channels [c0, c0 + nc) and padded rows
     # [r0, r0 + nr) of one image, rows Wp wide: every window position of
-    # the covered output pixels is in bounds, so packing has no edge cases
-    Py_ssize_t c0, nc, r0, nr, Wp
+    # the covered output pixels is in bounds, so packing has no edge cases.
+    # Each row is stored as its SW column phases, Wq = cdiv(Wp, SW) apart
+    # (padded column t at t % SW * Wq + t // SW; stride 1: the row as is):
+    # a strided layer's column rows are then contiguous runs, copied, not
+    # gathered element by element (and scattered back the same way)
+    Py_ssize_t c0, nc, r0, nr, Wp, Wq
 
 
 cdef inline Py_ssize_t _pad_h(const Geom *g) noexcept nogil:
@@ -269,6 +274,11 @@ cdef inline Py_ssize_t _pad_h(const Geom *g) noexcept nogil:
 
 cdef inline Py_ssize_t _pad_w(const Geom *g) noexcept nogil:
     return (g.OW - 1) * g.SW + (g.KW - 1) * g.DW + 1
+
+
+cdef inline Py_ssize_t _row_len(const Geom *g) noexcept nogil:
+    """Elements of a region row: its SW phases, whole."""
+    return _cdiv(_pad_w(g), g.SW) * g.SW
 
 
 cdef Region _region(const Geom *g, Py_ssize_t k0, Py_ssize_t kc,
@@ -283,6 +293,7 @@ cdef Region _region(const Geom *g, Py_ssize_t k0, Py_ssize_t kc,
     R.r0 = oh_a * g.SH
     R.nr = (oh_b - oh_a) * g.SH + (g.KH - 1) * g.DH + 1
     R.Wp = _pad_w(g)
+    R.Wq = _cdiv(R.Wp, g.SW)
     return R
 
 
@@ -293,30 +304,38 @@ cdef Py_ssize_t _region_size(const Geom *g, Py_ssize_t krows,
     cdef Py_ssize_t KHW = g.KH * g.KW
     cdef Py_ssize_t nc = _imin(g.Cg, _cdiv(krows, KHW) + 1)
     cdef Py_ssize_t rows = _imin(g.OH, _cdiv(npix, g.OW) + 1)
-    return nc * ((rows - 1) * g.SH + (g.KH - 1) * g.DH + 1) * _pad_w(g)
+    # (and a row of scratch after the region, for _pad_region)
+    return (nc * ((rows - 1) * g.SH + (g.KH - 1) * g.DH + 1) + 1) * _row_len(g)
 
 
 cdef void _pad_region(const floating *img, const Geom *g, const Region *R,
                       floating *xp) noexcept nogil:
-    """xp = region R of the image (channel 0 of the group at img)."""
-    cdef Py_ssize_t c, r, ih, t, Wp = R.Wp
-    cdef Py_ssize_t lo = _imin(g.PW, Wp), hi = _imin(Wp, g.PW + g.W)
+    """xp = region R of the image (channel 0 of the group at img), each
+    row as its SW column phases (see Region); a strided layer's rows are
+    padded in the scratch row after the region, then split."""
+    cdef Py_ssize_t c, r, ih, ph, SW = g.SW, Wq = R.Wq
+    cdef Py_ssize_t RS = SW * Wq
+    cdef Py_ssize_t lo = _imin(g.PW, R.Wp), hi = _imin(R.Wp, g.PW + g.W)
+    cdef floating *tmp = xp + R.nc * R.nr * RS
     cdef floating *dst
-    cdef const floating *src
+    cdef floating *row
     for c in range(R.nc):
         for r in range(R.nr):
-            dst = xp + (c * R.nr + r) * Wp
+            dst = xp + (c * R.nr + r) * RS
             ih = R.r0 + r - g.PH
-            if ih < 0 or ih >= g.H:
-                memset(dst, 0, Wp * sizeof(floating))
-            else:
-                src = img + ((R.c0 + c) * g.H + ih) * g.W - g.PW
-                for t in range(lo):
-                    dst[t] = 0
-                for t in range(lo, hi):
-                    dst[t] = src[t]
-                for t in range(hi, Wp):
-                    dst[t] = 0
+            if ih < 0 or ih >= g.H or hi <= lo:
+                memset(dst, 0, RS * sizeof(floating))
+                continue
+            row = dst if SW == 1 else tmp
+            memset(row, 0, lo * sizeof(floating))
+            memcpy(row + lo, img + ((R.c0 + c) * g.H + ih) * g.W + lo - g.PW,
+                   (hi - lo) * sizeof(floating))
+            memset(row + hi, 0, (RS - hi) * sizeof(floating))
+            if SW == 2:
+                k_deint2d(1, Wq, tmp, 0, dst, dst + Wq, 0)
+            elif SW > 2:
+                for ph in range(SW):  # padded columns ph, ph + SW, ...
+                    k_gather(Wq, tmp + ph, SW, dst + ph * Wq)
 
 
 cdef void _cols(floating *xp, const Region *R, const Geom *g, Py_ssize_t k0,
@@ -328,9 +347,10 @@ cdef void _cols(floating *xp, const Region *R, const Geom *g, Py_ssize_t k0,
     scatter=False: buf[kk*ld + j] = cols[k0+kk, p0+j];
     scatter=True:  xp[...] += buf[kk*ld + j].
 
-    One output-row segment at a time, plain loops (segments are short).
+    The region's rows are stored by column phase, so each output-row
+    segment is a contiguous run of xp whatever the stride.
     """
-    cdef Py_ssize_t KHW = g.KH * g.KW, SW = g.SW, Wp = R.Wp
+    cdef Py_ssize_t KHW = g.KH * g.KW, RS = g.SW * R.Wq
     cdef Py_ssize_t kk, k, c, r, kh, kw, j, oh, ow, seg, t
     cdef floating *row
     cdef floating *base
@@ -341,33 +361,27 @@ cdef void _cols(floating *xp, const Region *R, const Geom *g, Py_ssize_t k0,
         r = k - c * KHW
         kh = r // g.KW
         kw = r - kh * g.KW
-        base = xp + ((c - R.c0) * R.nr + kh * g.DH - R.r0) * Wp + kw * g.DW
+        base = (xp + ((c - R.c0) * R.nr + kh * g.DH - R.r0) * RS
+                + (kw * g.DW) % g.SW * R.Wq + (kw * g.DW) // g.SW)
         row = buf + kk * ld
         oh = p0 // g.OW
         ow = p0 - oh * g.OW
         j = 0
         while j < npix:
             seg = _imin(g.OW - ow, npix - j)
-            src = base + oh * g.SH * Wp + ow * SW
-            if not scatter and SW == 1 and ow == 0 and npix - j >= 2 * g.OW:
+            src = base + oh * g.SH * RS + ow
+            if not scatter and ow == 0 and npix - j >= 2 * g.OW:
                 # a run of whole output rows: one call
                 r = (npix - j) // g.OW
-                k_pack2d(r, g.OW, src, g.SH * Wp, row + j)
+                k_pack2d(r, g.OW, src, g.SH * RS, row + j)
                 j += r * g.OW
                 oh += r
                 continue
             if scatter:
-                if SW == 1:
-                    for t in range(seg):
-                        src[t] += row[j + t]
-                else:
-                    for t in range(seg):
-                        src[t * SW] += row[j + t]
+                for t in range(seg):
+                    src[t] += row[j + t]
             else:
-                if SW == 1:
-                    k_pack2d(1, seg, src, 0, row + j)
-                else:
-                    k_gather(seg, src, SW, row + j)
+                k_pack2d(1, seg, src, 0, row + j)
             j += seg
             ow = 0
             oh += 1
@@ -1067,7 +1081,8 @@ cdef void _bwd_data_task(const void *ks, bint narrow, const Geom *g,
     R.r0 = 0
     R.nr = _pad_h(g)
     R.Wp = _pad_w(g)
-    gpn = R.nc * R.nr * R.Wp
+    R.Wq = _cdiv(R.Wp, g.SW)
+    gpn = R.nc * R.nr * _row_len(g)
     cdef bint pw = _pointwise(g)  # dcols rows are gin rows: no scatter
     cdef Py_ssize_t r
     if not pw:
@@ -1126,10 +1141,24 @@ cdef void _bwd_data_task(const void *ks, bint narrow, const Geom *g,
         for im in range(nbi):
             for c in range(R.nc):
                 for ih in range(_imin(g.H, R.nr - g.PH)):
-                    memcpy(img + ((im * g.C + R.c0 + c) * g.H + ih) * g.W
-                           + (lo - g.PW),
-                           gp + im * gpn + (c * R.nr + ih + g.PH) * R.Wp + lo,
-                           (hi - lo) * sizeof(floating))
+                    _crop_row(gp + im * gpn + (c * R.nr + ih + g.PH) * _row_len(g),
+                              R.Wq, g.SW, lo, hi,
+                              img + ((im * g.C + R.c0 + c) * g.H + ih) * g.W - g.PW)
+
+
+cdef void _crop_row(const floating *src, Py_ssize_t Wq, Py_ssize_t SW,
+                    Py_ssize_t lo, Py_ssize_t hi, floating *dst) noexcept nogil:
+    """dst[t] = padded column t of a region row stored by phase (Region),
+    lo <= t < hi."""
+    cdef Py_ssize_t ph, i0, i1, i
+    if SW == 1:
+        memcpy(dst + lo, src + lo, (hi - lo) * sizeof(floating))
+        return
+    for ph in range(SW):
+        i0 = _cdiv(_imax(lo - ph, 0), SW)
+        i1 = _cdiv(_imax(hi - ph, 0), SW)
+        for i in range(i0, i1):
+            dst[i * SW + ph] = src[ph * Wq + i]
 
 
 cdef void _pack_gout_tiles(const floating *gout, const Geom *g,
@@ -1223,7 +1252,7 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
     # pixel blocks sized so one MR x PB block of dcols stays in L1/L2
     cdef Py_ssize_t ntile = _cdiv(nb * g.P, NR)
     cdef Py_ssize_t PB = NR * _imax(1, _imin(ntile, 32))
-    cdef Py_ssize_t gpn = _round_up(nb * cbs * _pad_h(&g) * _pad_w(&g))
+    cdef Py_ssize_t gpn = _round_up(nb * cbs * _pad_h(&g) * _row_len(&g))
     cdef Py_ssize_t per = _round_up(g.OCg * NR) + _round_up(MR * PB) + gpn
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa

@@ -742,9 +742,22 @@ static void PACK2D(size_t rows, size_t len, const T *restrict src, size_t sld,
             _mm512_mask_storeu_pd(dst + i, tm, _mm512_maskz_loadu_pd(tm, src + i));
     }
 #else
-    for (size_t r = 0; r < rows; r++, src += sld, dst += len)
-        for (size_t i = 0; i < len; i++)
+    /* vector copies, the last one overlapping: a plain loop became one
+     * memcpy call per row, most of the packing time of short rows */
+    for (size_t r = 0; r < rows; r++, src += sld, dst += len) {
+        size_t i = 0;
+#if VL > 1
+        if (len >= VL) {
+            for (; i + VL <= len; i += VL)
+                *(UVEC *)(dst + i) = *(const UVEC *)(src + i);
+            if (i < len)
+                *(UVEC *)(dst + len - VL) = *(const UVEC *)(src + len - VL);
+            continue;
+        }
+#endif
+        for (; i < len; i++)
             dst[i] = src[i];
+    }
 #endif
 }
 
