@@ -13,7 +13,8 @@ cdef const cc_f32_kernels *kernels_f32() noexcept nogil
 cdef const cc_f64_kernels *kernels_f64() noexcept nogil
 
 # whether a GEMM with M output rows takes the narrow (MR2-row) kernel
-cdef bint _use_narrow(Py_ssize_t M, int MR, int MR2, int NR, int VL) noexcept nogil
+cdef bint _use_narrow(Py_ssize_t M, Py_ssize_t k, int MR, int MR2, int NR,
+                      int VL) noexcept nogil
 
 
 cdef inline void k_axpy(Py_ssize_t n, floating alpha, const floating *x,

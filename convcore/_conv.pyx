@@ -186,18 +186,21 @@ def kernel_info():
     }
 
 
-cdef bint _use_narrow(Py_ssize_t M, int MR, int MR2, int NR,
+cdef bint _use_narrow(Py_ssize_t M, Py_ssize_t k, int MR, int MR2, int NR,
                       int VL) noexcept nogil:
     """Pick the MR2-row kernel when M fits in it, or when it pads M to fewer
-    rows than MR does and still holds 16 vector accumulators (AVX-512's
-    8x32 and 14x32 run at the same rate with the KC slice in L1: measured;
-    AVX2's 4x16 has 8, too few to cover the FMA latency on both pipes, and
-    ran 10-18% slower than 6x16 on the direct layers of the workload)."""
+    rows than MR does and either still holds 16 vector accumulators
+    (AVX-512's 8x32 and 14x32 run at the same rate with the KC slice in L1:
+    measured) or the product is short (k <= 32), where the tile's loads and
+    stores weigh more than the FMA latency. AVX2's 4x16 has 8 accumulators,
+    too few to cover the latency on both pipes: it ran 10-18% slower than
+    6x16 on the direct layers of the workload, but 1.14-1.30x faster on
+    cifar_3x3_c32 (k = 27, 32 rows instead of 36; 1 thread, medians of 9)."""
     if _force_narrow >= 0:
         return _force_narrow
     if M <= MR2:
         return True
-    return (MR2 * (NR // VL) >= 16
+    return ((MR2 * (NR // VL) >= 16 or k <= 32)
             and _cdiv(M, MR2) * MR2 < _cdiv(M, MR) * MR)
 
 
@@ -603,7 +606,7 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     cdef const void *ks = _kset(<floating>0)
     cdef int MR, MR2, NR, dmr, dnr, dvl, dpl
     _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &dvl, &dpl, floating is float)
-    cdef bint narrow = _use_narrow(g.OCg, MR, MR2, NR, dvl)
+    cdef bint narrow = _use_narrow(g.OCg, g.K, MR, MR2, NR, dvl)
     if narrow:
         MR = MR2
     dtype = np.float32 if floating is float else np.float64
@@ -946,7 +949,7 @@ cdef _wino_conv(const floating[:, :, :, ::1] x,
     cdef WGeom g = _wgeom(x.shape[0], x.shape[1], x.shape[2], x.shape[3],
                           out.shape[1], out.shape[2], out.shape[3], ph, pw,
                           flip, VL)
-    cdef bint narrow = _use_narrow(g.OC, MR, MR2, NR, VL)
+    cdef bint narrow = _use_narrow(g.OC, g.C, MR, MR2, NR, VL)
     if narrow:
         MR = MR2
     g.nmb = _cdiv(g.OC, MR)
@@ -1215,7 +1218,7 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
     cdef int MR, MR2, NR, dmr, dnr, dvl, dpl
     _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &dvl, &dpl, floating is float)
     cdef Py_ssize_t KHW = g.KH * g.KW
-    cdef bint narrow = _use_narrow(g.Cg * KHW, MR, MR2, NR, dvl)
+    cdef bint narrow = _use_narrow(g.Cg * KHW, g.OCg, MR, MR2, NR, dvl)
     if narrow:
         MR = MR2
     dtype = np.float32 if floating is float else np.float64
@@ -1482,7 +1485,8 @@ cdef object _bwd_weights_gemm(const floating[:, :, :, ::1] gout,
     summing its tile of dW over its chunks (_bwd_weights_gemm_task) into
     its own part; the parts added in a fixed order."""
     dtype = np.float32 if floating is float else np.float64
-    cdef bint narrow = _use_narrow(g.OCg, MR, MR2, NR, VL)
+    cdef bint narrow = _use_narrow(g.OCg, _imin(WGRAD_GEMM_PC, g.N * g.P), MR,
+                                   MR2, NR, VL)
     if narrow:
         MR = MR2
     cdef Py_ssize_t Q = g.N * g.P
@@ -1620,7 +1624,7 @@ cdef _wino_wgrad(const floating[:, :, :, ::1] gout,
     dtype = np.float32 if floating is float else np.float64
     cdef bint use_gemm = (g.C * g.OC >= WGRAD_GEMM_MIN if _wgrad_gemm < 0
                           else _wgrad_gemm)
-    cdef bint narrow = use_gemm and _use_narrow(g.OC, MR, MR2, NR, VL)
+    cdef bint narrow = use_gemm and _use_narrow(g.OC, g.T, MR, MR2, NR, VL)
     if narrow:
         MR = MR2
     cdef int RM = MR if use_gemm else DMR  # rows and columns of the

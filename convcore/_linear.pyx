@@ -115,7 +115,7 @@ def matmul(const floating[:, :] a, const floating[:, :] b,
     else:
         MR, MR2, NR = kernels_f64().mr, kernels_f64().mr2, kernels_f64().nr
         VL = kernels_f64().dvl
-    cdef bint narrow = _use_narrow(M, MR, MR2, NR, VL)
+    cdef bint narrow = _use_narrow(M, K, MR, MR2, NR, VL)
     if narrow:
         MR = MR2
     dtype = np.float32 if floating is float else np.float64
