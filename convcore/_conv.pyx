@@ -1466,6 +1466,21 @@ cdef void _bwd_weights_gemm_task(const void *ks, bint narrow, const Geom *g,
                g.OCg, kt)
 
 
+cdef void _wgrad_tasks(const Geom *g, Py_ssize_t width, int unit,
+                       Py_ssize_t PC, Py_ssize_t *KT, Py_ssize_t *nkb,
+                       Py_ssize_t *S) noexcept nogil:
+    """The weight gradient's task split: k blocks of at most `width`
+    columns in whole `unit`s, balanced (a nearly empty last block would
+    cost as much as a full one), and S splits of the pixel range (chunks of
+    PC) so that the call has MIN_TASKS tasks when it can: a function of the
+    shape, never of the threads."""
+    nkb[0] = _cdiv(g.K, width)
+    KT[0] = _cdiv(_cdiv(g.K, nkb[0]), unit) * unit
+    nkb[0] = _cdiv(g.K, KT[0])
+    S[0] = _imax(1, _imin(_cdiv(g.N * g.P, PC),
+                          _cdiv(MIN_TASKS, g.G * nkb[0])))
+
+
 cdef inline bint _direct_wgrad_gemm(const Geom *g) noexcept nogil:
     """The direct weight gradient's kernel: gemm for products of at least
     WGRAD_GEMM_MIN entries whose columns are input rows (1x1) or which have
@@ -1497,11 +1512,8 @@ cdef object _bwd_weights_gemm(const floating[:, :, :, ::1] gout,
     cdef Py_ssize_t kfit = (
         (<Py_ssize_t>(WGRAD_L2_BYTES // sizeof(floating)) - mp * PC)
         // (PC * (1 if _pointwise(g) else 2)))
-    cdef Py_ssize_t nkb = _cdiv(g.K, _imax(NR, kfit // NR * NR))
-    cdef Py_ssize_t KT = _cdiv(_cdiv(g.K, nkb), NR) * NR
-    nkb = _cdiv(g.K, KT)
-    cdef Py_ssize_t S = _imax(1, _imin(_cdiv(Q, PC),
-                                       _cdiv(MIN_TASKS, g.G * nkb)))
+    cdef Py_ssize_t KT, nkb, S
+    _wgrad_tasks(g, _imax(NR, kfit // NR * NR), NR, PC, &KT, &nkb, &S)
     parta = np.empty((S, g.OC, g.K), dtype=dtype)  # each task stores its part
     cdef floating[:, :, ::1] part = parta
     cdef Py_ssize_t ntasks = g.G * nkb * S
@@ -1773,11 +1785,8 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
     cdef Py_ssize_t kfit = 0 if _pointwise(&g) else (
         (<Py_ssize_t>(WGRAD_L2_BYTES // sizeof(floating)) - mp0 * PC)
         // (PC + mp0 * DPL))
-    cdef Py_ssize_t nkb = _cdiv(g.K, _imax(8 * DNR, kfit // DNR * DNR))
-    cdef Py_ssize_t KT = _cdiv(_cdiv(g.K, nkb), DNR) * DNR
-    nkb = _cdiv(g.K, KT)
-    cdef Py_ssize_t S = _imax(1, _imin(_cdiv(Q, PC),
-                                       _cdiv(MIN_TASKS, g.G * nkb)))
+    cdef Py_ssize_t KT, nkb, S
+    _wgrad_tasks(&g, _imax(8 * DNR, kfit // DNR * DNR), DNR, PC, &KT, &nkb, &S)
     parta = np.empty((S, g.OC, g.K), dtype=dtype)  # each task stores its part
     cdef floating[:, :, ::1] part = parta
     cdef Py_ssize_t ntasks = g.G * nkb * S
