@@ -742,20 +742,19 @@ static void PACK2D(size_t rows, size_t len, const T *restrict src, size_t sld,
             _mm512_mask_storeu_pd(dst + i, tm, _mm512_maskz_loadu_pd(tm, src + i));
     }
 #else
-    /* vector copies, the last one overlapping: a plain loop became one
-     * memcpy call per row, most of the packing time of short rows */
+    /* rows of VL..2VL elements as two overlapping vector copies, straight
+     * code: a copy loop (vector or not) becomes one memcpy call per row,
+     * which was most of the packing time of short rows (LeNet's 10) */
     for (size_t r = 0; r < rows; r++, src += sld, dst += len) {
-        size_t i = 0;
 #if VL > 1
-        if (len >= VL) {
-            for (; i + VL <= len; i += VL)
-                *(UVEC *)(dst + i) = *(const UVEC *)(src + i);
-            if (i < len)
-                *(UVEC *)(dst + len - VL) = *(const UVEC *)(src + len - VL);
+        if (len >= VL && len <= 2 * VL) {
+            UVEC a = *(const UVEC *)src, b = *(const UVEC *)(src + len - VL);
+            *(UVEC *)dst = a;
+            *(UVEC *)(dst + len - VL) = b;
             continue;
         }
 #endif
-        for (; i < len; i++)
+        for (size_t i = 0; i < len; i++)
             dst[i] = src[i];
     }
 #endif
