@@ -331,8 +331,8 @@ cdef void _pad_region(const floating *img, const Geom *g, const Region *R,
                 continue
             row = dst if SW == 1 else tmp
             memset(row, 0, lo * sizeof(floating))
-            memcpy(row + lo, img + ((R.c0 + c) * g.H + ih) * g.W + lo - g.PW,
-                   (hi - lo) * sizeof(floating))
+            k_pack2d(1, hi - lo, img + ((R.c0 + c) * g.H + ih) * g.W + lo - g.PW,
+                     0, row + lo)  # short rows: no memcpy call
             memset(row + hi, 0, (RS - hi) * sizeof(floating))
             if SW == 2:
                 k_deint2d(1, Wq, tmp, 0, dst, dst + Wq, 0)
