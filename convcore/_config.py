@@ -10,8 +10,8 @@ ALGORITHMS = ("auto", "direct", "winograd")
 
 
 def set_conv_algorithm(name):
-    """Choose how 3x3 stride-1 convolutions (no dilation, no groups) run,
-    for the whole process.
+    """Choose how 3x3 stride-1 convolutions (dilated or not, no groups)
+    run, for the whole process.
 
     Parameters
     ----------
@@ -19,7 +19,9 @@ def set_conv_algorithm(name):
         ``"auto"`` (the default, or ``CONVCORE_CONV_ALGORITHM`` at import):
         Winograd F(4x4, 3x3) when the layer has at least 16 input and 16
         output channels, the direct (GEMM) path otherwise; for the forward,
-        the input gradient (padding <= 2) and the weight gradient. ``"direct"``:
+        the input gradient (padding <= 2 x dilation) and the weight
+        gradient. A dilated layer runs as dilation[0] x dilation[1]
+        undilated ones, on the phases of its input and output. ``"direct"``:
         never Winograd. ``"winograd"``: Winograd for every such layer,
         whatever its channels. The choice never depends on the image size,
         so a layer's results do not change with the batch or a crop (see

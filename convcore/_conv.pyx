@@ -600,8 +600,8 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     if g.Cg == 1 and g.G == g.C and g.G > 1:
         _dw_fwd(x, w, bias, out, &g)
         return
-    if _wino_applies(g.KH, g.KW, sh, sw, dh, dw, groups, g.C, g.OC):
-        _wino_conv(x, w, bias, out, ph, pw, False, packed)
+    if _wino_applies(g.KH, g.KW, sh, sw, groups, g.C, g.OC):
+        _wino_conv(x, w, bias, out, ph, pw, dh, dw, False, packed)
         return
     cdef const void *ks = _kset(<floating>0)
     cdef int MR, MR2, NR, dmr, dnr, dvl, dpl
@@ -719,24 +719,24 @@ def get_conv_algorithm():
 
 
 cdef bint _wino_applies(Py_ssize_t KH, Py_ssize_t KW, Py_ssize_t sh,
-                        Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw,
-                        Py_ssize_t groups, Py_ssize_t C, Py_ssize_t OC):
-    """Whether a convolution (C in, OC out) runs through Winograd."""
+                        Py_ssize_t sw, Py_ssize_t groups, Py_ssize_t C,
+                        Py_ssize_t OC):
+    """Whether a convolution (C in, OC out) runs through Winograd (dilated
+    or not: a dilated layer runs on its phase images, WGeom)."""
     if _algorithm == "direct":
         return False
-    if not (KH == 3 and KW == 3 and sh == 1 and sw == 1 and dh == 1
-            and dw == 1 and groups == 1):
+    if not (KH == 3 and KW == 3 and sh == 1 and sw == 1 and groups == 1):
         return False
     return _algorithm == "winograd" or (C >= WINO_MIN_C and OC >= WINO_MIN_OC)
 
 
 cdef bint _wino_bwd_data(const Geom *g):
     """The input gradient of a 3x3 stride-1 layer is a 3x3 convolution of
-    dout (OC channels in, C out) padded by 2 - P, with the filters
-    transposed and rotated: Winograd where the forward rule takes that
-    convolution."""
-    return g.PH <= 2 and g.PW <= 2 and _wino_applies(
-        g.KH, g.KW, g.SH, g.SW, g.DH, g.DW, g.G, g.OC, g.C)
+    dout (OC channels in, C out) padded by 2D - P (D the dilation), with the
+    filters transposed and rotated: Winograd where the forward rule takes
+    that convolution."""
+    return g.PH <= 2 * g.DH and g.PW <= 2 * g.DW and _wino_applies(
+        g.KH, g.KW, g.SH, g.SW, g.G, g.OC, g.C)
 
 
 def conv_algorithm(pass_, Py_ssize_t C, Py_ssize_t OC, Py_ssize_t KH,
@@ -747,19 +747,26 @@ def conv_algorithm(pass_, Py_ssize_t C, Py_ssize_t OC, Py_ssize_t KH,
     "bwd_weights") of this convolution runs now (the drivers' own rule)."""
     cdef Geom g = _geom(1, C, 1, 1, OC, KH, KW, 1, 1, sh, sw, ph, pw, dh, dw,
                         groups)
-    if pass_ == "fwd":
-        wino = _wino_applies(KH, KW, sh, sw, dh, dw, groups, C, OC)
+    if pass_ == "fwd" or pass_ == "bwd_weights":
+        wino = _wino_applies(KH, KW, sh, sw, groups, C, OC)
     elif pass_ == "bwd_data":
         wino = _wino_bwd_data(&g)
-    elif pass_ == "bwd_weights":
-        wino = _wino_applies(KH, KW, sh, sw, dh, dw, groups, C, OC)
     else:
         raise ValueError(f"conv_algorithm: unknown pass {pass_!r}")
     return "winograd" if wino else "direct"
 
 
 cdef struct WGeom:
-    Py_ssize_t N, C, H, W, OC, OH, OW, PH, PW, TH, TW, T, NB, ldr
+    # N images (N, C, H, W) in, (N, OC, OH, OW) out, padding (PH * DH + RH,
+    # PW * DW + RW), dilation (DH, DW). A dilated 3x3 convolution is DH * DW
+    # undilated ones: output phase (pr, pc) (rows pr, pr + DH, ..., columns
+    # pc, pc + DW, ...) is the 3x3 convolution of input phase ((pr - RH) %
+    # DH, (pc - RW) % DW) padded by PH (PH + 1 where pr < RH) and PW (the
+    # same). Each output phase image is tiled by TH x TW 4x4 tiles (the
+    # tiling of phase (0, 0), the largest; outputs past a smaller one's
+    # edge are not stored): T tiles in all.
+    Py_ssize_t N, C, H, W, OC, OH, OW, PH, PW, RH, RW, DH, DW, TH, TW, T
+    Py_ssize_t NB, ldr
     Py_ssize_t nmb, cib  # MR-row filter blocks, and blocks per chunk
     # position (xi) strides of U, V and M: a line more than their rows, so
     # that the 36 streams of a transform do not share one cache set
@@ -769,13 +776,15 @@ cdef struct WGeom:
 
 cdef WGeom _wgeom(Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
                   Py_ssize_t OC, Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t ph,
-                  Py_ssize_t pw, bint flip, int VL):
+                  Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw, bint flip,
+                  int VL):
     """The tiling of a Winograd call (its blocking is set by the caller)."""
     cdef WGeom g
     g.N, g.C, g.H, g.W, g.OC, g.OH, g.OW = N, C, H, W, OC, OH, OW
-    g.PH, g.PW, g.flip = ph, pw, flip
-    g.TH, g.TW = _cdiv(OH, 4), _cdiv(OW, 4)
-    g.T = N * g.TH * g.TW
+    g.PH, g.RH, g.PW, g.RW = ph // dh, ph % dh, pw // dw, pw % dw
+    g.DH, g.DW, g.flip = dh, dw, flip
+    g.TH, g.TW = _cdiv(_cdiv(OH, dh), 4), _cdiv(_cdiv(OW, dw), 4)
+    g.T = N * dh * dw * g.TH * g.TW
     # padded input rows of a tile-row segment: 4 columns a tile, with room
     # for the vector loops of the transforms
     g.ldr = _round_up(4 * (_cdiv(g.TW, VL) * VL + 2 * VL))
@@ -785,8 +794,8 @@ cdef WGeom _wgeom(Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
 cdef inline Py_ssize_t _wseg(const WGeom *g, Py_ssize_t q, Py_ssize_t qend,
                              Py_ssize_t *n, Py_ssize_t *th,
                              Py_ssize_t *tw) noexcept nogil:
-    """Tile q is (image n, tile row th, column tw); returns how many tiles
-    from it on stay in its tile row and before qend."""
+    """Tile q is (phase image n, tile row th, column tw); returns how many
+    tiles from it on stay in its tile row and before qend."""
     cdef Py_ssize_t TPI = g.TH * g.TW, rem
     n[0] = q // TPI
     rem = q - n[0] * TPI
@@ -795,31 +804,78 @@ cdef inline Py_ssize_t _wseg(const WGeom *g, Py_ssize_t q, Py_ssize_t qend,
     return _imin(g.TW - tw[0], qend - q)
 
 
+cdef inline Py_ssize_t _wphase(const WGeom *g, Py_ssize_t n, Py_ssize_t C,
+                               Py_ssize_t H, Py_ssize_t W, Py_ssize_t *rows,
+                               Py_ssize_t *cols, Py_ssize_t *pad_h,
+                               Py_ssize_t *pad_w) noexcept nogil:
+    """Output phase image n (image n // (DH * DW), phase (pr, pc) from
+    n % (DH * DW)) in an (N, C, H, W) array: with pad_h NULL the output's
+    phase, else the input phase it reads and (pad_h, pad_w) its padding.
+    Returns the offset of the phase's channel 0, row 0 (its element (c, i,
+    j) is at offset + (c * H + DH * i) * W + DW * j); sets its rows and
+    columns."""
+    cdef Py_ssize_t img = n // (g.DH * g.DW), ph = n - img * g.DH * g.DW
+    cdef Py_ssize_t pr = ph // g.DW
+    cdef Py_ssize_t pc = ph - pr * g.DW
+    if pad_h != NULL:
+        pad_h[0] = g.PH + (pr < g.RH)
+        pad_w[0] = g.PW + (pc < g.RW)
+        pr = (pr - g.RH + g.DH) % g.DH
+        pc = (pc - g.RW + g.DW) % g.DW
+    rows[0] = _cdiv(H - pr, g.DH)
+    cols[0] = _cdiv(W - pc, g.DW)
+    return img * C * H * W + pr * W + pc
+
+
+cdef inline void _gather(floating *dst, const floating *src, Py_ssize_t n,
+                         Py_ssize_t stride) noexcept nogil:
+    """dst[i] = src[i * stride], i < n."""
+    cdef Py_ssize_t i
+    if stride == 1:
+        memcpy(dst, src, n * sizeof(floating))
+    else:
+        for i in range(n):
+            dst[i] = src[i * stride]
+
+
+cdef inline void _scatter(floating *dst, const floating *src, Py_ssize_t n,
+                          Py_ssize_t stride) noexcept nogil:
+    """dst[i * stride] = src[i], i < n."""
+    cdef Py_ssize_t i
+    if stride == 1:
+        memcpy(dst, src, n * sizeof(floating))
+    else:
+        for i in range(n):
+            dst[i * stride] = src[i]
+
+
 cdef void _wino_in_block(const void *ks, const WGeom *g, Py_ssize_t q0,
                          Py_ssize_t nbt, const floating *x, floating *V,
                          floating *rows, floating *ph) noexcept nogil:
     """V[xi][c][q - q0] = (B^T d B)[xi] of tile q's channel c, q0 <= q <
     q0 + nbt, one tile-row segment at a time (its 6 input rows padded)."""
     cdef Py_ssize_t ldr = g.ldr
-    cdef Py_ssize_t q, n, th, tw, seg, c, r, ih, lo, hi, c0
+    cdef Py_ssize_t q, n, th, tw, seg, c, r, ih, lo, hi, c0, base, hp, wp
+    cdef Py_ssize_t pad_h, pad_w
     cdef const floating *src
     cdef floating *dst
     q = q0
     while q < q0 + nbt:
         seg = _wseg(g, q, q0 + nbt, &n, &th, &tw)
-        c0 = 4 * tw - g.PW  # input column of the segment's left edge
+        base = _wphase(g, n, g.C, g.H, g.W, &hp, &wp, &pad_h, &pad_w)
+        c0 = 4 * tw - pad_w  # input column of the segment's left edge
         lo = _imax(0, -c0)
-        hi = _imax(lo, _imin(ldr, g.W - c0))
+        hi = _imax(lo, _imin(ldr, wp - c0))
         for c in range(g.C):
             for r in range(6):
-                ih = 4 * th + r - g.PH
+                ih = 4 * th + r - pad_h
                 dst = rows + r * ldr
-                if ih < 0 or ih >= g.H or hi == lo:
+                if ih < 0 or ih >= hp or hi == lo:
                     memset(dst, 0, ldr * sizeof(floating))
                 else:
-                    src = x + ((n * g.C + c) * g.H + ih) * g.W + c0 + lo
+                    src = x + base + (c * g.H + g.DH * ih) * g.W + g.DW * (c0 + lo)
                     memset(dst, 0, lo * sizeof(floating))
-                    memcpy(dst + lo, src, (hi - lo) * sizeof(floating))
+                    _gather(dst + lo, src, hi - lo, g.DW)
                     memset(dst + hi, 0, (ldr - hi) * sizeof(floating))
             if floating is float:
                 (<const cc_f32_kernels *>ks).wino_in(
@@ -838,11 +894,12 @@ cdef void _wino_out_block(const void *ks, const WGeom *g, Py_ssize_t q0,
     """out[n, oc, tile q] = (A^T m A) + bias for output channels [oc0, oc1),
     m at M[xi*ldm + (oc - oc0)*NB + q - q0]."""
     cdef Py_ssize_t ldy = g.ldr
-    cdef Py_ssize_t q, n, th, tw, seg, oc, a, ncol
+    cdef Py_ssize_t q, n, th, tw, seg, oc, a, ncol, base, hp, wp
     for oc in range(oc0, oc1):
         q = q0
         while q < q0 + nbt:
             seg = _wseg(g, q, q0 + nbt, &n, &th, &tw)
+            base = _wphase(g, n, g.OC, g.OH, g.OW, &hp, &wp, NULL, NULL)
             if floating is float:
                 (<const cc_f32_kernels *>ks).wino_out(
                     seg, M + (oc - oc0) * g.NB + (q - q0), ldm,
@@ -851,10 +908,11 @@ cdef void _wino_out_block(const void *ks, const WGeom *g, Py_ssize_t q0,
                 (<const cc_f64_kernels *>ks).wino_out(
                     seg, M + (oc - oc0) * g.NB + (q - q0), ldm,
                     0 if bias == NULL else bias[oc], ybuf, ldy)
-            ncol = _imin(4 * seg, g.OW - 4 * tw)
-            for a in range(_imin(4, g.OH - 4 * th)):
-                memcpy(out + ((n * g.OC + oc) * g.OH + 4 * th + a) * g.OW + 4 * tw,
-                       ybuf + a * ldy, ncol * sizeof(floating))
+            ncol = _imin(4 * seg, wp - 4 * tw)
+            if ncol > 0:
+                for a in range(_imin(4, hp - 4 * th)):
+                    _scatter(out + base + (oc * g.OH + g.DH * (4 * th + a)) * g.OW
+                             + g.DW * 4 * tw, ybuf + a * ldy, ncol, g.DW)
             q += seg
 
 
@@ -933,8 +991,9 @@ cdef void _wino_pack(const void *ks, const floating *w, const WGeom *g,
 cdef _wino_conv(const floating[:, :, :, ::1] x,
                 const floating[:, :, :, ::1] w, bias,
                 floating[:, :, :, ::1] out, Py_ssize_t ph, Py_ssize_t pw,
-                bint flip, dict packed):
-    """out = conv3x3(x, w, padding (ph, pw)) + bias by Winograd F(4x4, 3x3);
+                Py_ssize_t dh, Py_ssize_t dw, bint flip, dict packed):
+    """out = conv3x3(x, w, padding (ph, pw), dilation (dh, dw)) + bias by
+    Winograd F(4x4, 3x3), on phase images when dilated (WGeom);
     `flip`: w is (C_out, C_in, 3, 3) of a forward whose input gradient this
     is (the filters transposed and rotated). out is fully overwritten.
 
@@ -948,7 +1007,7 @@ cdef _wino_conv(const floating[:, :, :, ::1] x,
     _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &VL, &dpl, floating is float)
     cdef WGeom g = _wgeom(x.shape[0], x.shape[1], x.shape[2], x.shape[3],
                           out.shape[1], out.shape[2], out.shape[3], ph, pw,
-                          flip, VL)
+                          dh, dw, flip, VL)
     cdef bint narrow = _use_narrow(g.OC, g.C, MR, MR2, NR, VL)
     if narrow:
         MR = MR2
@@ -1212,7 +1271,8 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
         _dw_bwd_data(gout, w, gin, &g)
         return
     if _wino_bwd_data(&g):
-        _wino_conv(gout, w, None, gin, 2 - g.PH, 2 - g.PW, True, packed)
+        _wino_conv(gout, w, None, gin, 2 * g.DH - g.PH, 2 * g.DW - g.PW,
+                   g.DH, g.DW, True, packed)
         return
     cdef const void *ks = _kset(<floating>0)
     cdef int MR, MR2, NR, dmr, dnr, dvl, dpl
@@ -1578,21 +1638,22 @@ cdef void _wino_gout_block(const void *ks, const WGeom *g, Py_ssize_t q0,
     channel oc of the output gradient, q0 <= q < q0 + nbt, oc0 <= oc <
     oc1 (D at the block's column 0)."""
     cdef Py_ssize_t ldr = g.ldr
-    cdef Py_ssize_t q, n, th, tw, seg, oc, r, oh, ncol
+    cdef Py_ssize_t q, n, th, tw, seg, oc, r, oh, ncol, base, hp, wp
     cdef floating *dst
     q = q0
     while q < q0 + nbt:
         seg = _wseg(g, q, q0 + nbt, &n, &th, &tw)
-        ncol = _imin(4 * seg, g.OW - 4 * tw)
+        base = _wphase(g, n, g.OC, g.OH, g.OW, &hp, &wp, NULL, NULL)
+        ncol = _imax(0, _imin(4 * seg, wp - 4 * tw))
         for oc in range(oc0, oc1):
             for r in range(4):
                 oh = 4 * th + r
                 dst = rows + r * ldr
-                if oh >= g.OH:
+                if oh >= hp or ncol == 0:
                     memset(dst, 0, ldr * sizeof(floating))
                 else:
-                    memcpy(dst, gout + ((n * g.OC + oc) * g.OH + oh) * g.OW + 4 * tw,
-                           ncol * sizeof(floating))
+                    _gather(dst, gout + base + (oc * g.OH + g.DH * oh) * g.OW
+                            + g.DW * 4 * tw, ncol, g.DW)
                     memset(dst + ncol, 0, (ldr - ncol) * sizeof(floating))
             if floating is float:
                 (<const cc_f32_kernels *>ks).wino_gout(
@@ -1616,8 +1677,9 @@ def _set_wgrad_gemm(value):
 
 cdef _wino_wgrad(const floating[:, :, :, ::1] gout,
                  const floating[:, :, :, ::1] x, Py_ssize_t ph,
-                 Py_ssize_t pw):
-    """dW (OC, C, 3, 3) of a 3x3 stride-1 layer by Winograd F(4x4, 3x3):
+                 Py_ssize_t pw, Py_ssize_t dh, Py_ssize_t dw):
+    """dW (OC, C, 3, 3) of a 3x3 stride-1 layer (padding (ph, pw), dilation
+    (dh, dw): the tiles of its phase images) by Winograd F(4x4, 3x3):
     dW = G^T [sum over tiles of (A dy A^T) * (B^T d B)] G. Blocks of NB
     tiles, one after another: both transforms of the block (split over the
     threads by tiles), then per position xi the block's tiles are reduced
@@ -1632,7 +1694,7 @@ cdef _wino_wgrad(const floating[:, :, :, ::1] gout,
     _tile_dims(ks, &MR, &MR2, &NR, &DMR, &DNR, &VL, &DPL, floating is float)
     cdef WGeom g = _wgeom(x.shape[0], x.shape[1], x.shape[2], x.shape[3],
                           gout.shape[1], gout.shape[2], gout.shape[3], ph, pw,
-                          False, VL)
+                          dh, dw, False, VL)
     dtype = np.float32 if floating is float else np.float64
     cdef bint use_gemm = (g.C * g.OC >= WGRAD_GEMM_MIN if _wgrad_gemm < 0
                           else _wgrad_gemm)
@@ -1764,8 +1826,8 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
         return np.zeros(weight_shape, dtype=dtype)
     if g.Cg == 1 and g.G == g.C and g.G > 1:
         return _dw_bwd_weights(gout, x, weight_shape, &g)
-    if _wino_applies(g.KH, g.KW, sh, sw, dh, dw, groups, g.C, g.OC):
-        return _wino_wgrad(gout, x, ph, pw)
+    if _wino_applies(g.KH, g.KW, sh, sw, groups, g.C, g.OC):
+        return _wino_wgrad(gout, x, ph, pw, dh, dw)
     cdef const void *ks = _kset(<floating>0)
     cdef int MR, MR2, NR, DMR, DNR, DVL, DPL
     _tile_dims(ks, &MR, &MR2, &NR, &DMR, &DNR, &DVL, &DPL, floating is float)

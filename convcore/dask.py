@@ -314,16 +314,18 @@ def _tile_bounds(chunks, out, stride, pad, span):
 
 
 # Output tiles are computed from a multiple of this many rows and columns
-# (and cropped): Winograd's 4x4 output tiles then fall where they fall in
-# the whole-array call, so each output is the same expression of the same
-# inputs (in the direct path every output is one sum whatever its place).
+# times the dilation (and cropped): Winograd's 4x4 output tiles (of each
+# phase image, when dilated) then fall where they fall in the whole-array
+# call, so each output is the same expression of the same inputs (in the
+# direct path every output is one sum whatever its place).
 _ALIGN = 4
 
 
-def _aligned(o0, o1, out):
-    """[o0, o1) widened to start at a multiple of _ALIGN and end at one or
-    at the array's edge."""
-    return o0 - o0 % _ALIGN, min(out, -(-o1 // _ALIGN) * _ALIGN)
+def _aligned(o0, o1, out, dilation):
+    """[o0, o1) widened to start at a multiple of _ALIGN * dilation and end
+    at one or at the array's edge."""
+    a = _ALIGN * dilation
+    return o0 - o0 % a, min(out, -(-o1 // a) * a)
 
 
 def _conv_tile(block, wb, rows, cols, crop, stride, dilation, groups, dtype):
@@ -423,11 +425,11 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     col_b = _tile_bounds(x.chunks[3], OW, sw, pw, span[1])
     grid = []
     for o0, o1 in zip(row_b[:-1], row_b[1:]):
-        a0, a1 = _aligned(o0, o1, OH)
+        a0, a1 = _aligned(o0, o1, OH, dh)
         rows = (a0 * sh - ph, (a1 - 1) * sh - ph + span[0])
         line = []
         for q0, q1 in zip(col_b[:-1], col_b[1:]):
-            b0, b1 = _aligned(q0, q1, OW)
+            b0, b1 = _aligned(q0, q1, OW, dw)
             cols = (b0 * sw - pw, (b1 - 1) * sw - pw + span[1])
             crop = ((o0 - a0, o1 - a0), (q0 - b0, q1 - b0))
             # the rows and columns of x the windows cover (none: all padding)

@@ -247,9 +247,11 @@ def test_conv2d_winograd_tiles_bitwise(algorithm):
                                 (((1, 2), (C,), (10, 10, 9), (3, 3, 20)), 2),
                                 (((3,), (C,), (29,), (9, 8, 9)), "same")]:
             x = da.from_array(img, chunks=chunks)
-            y = ccd.conv2d(x, w, b, padding=padding)
-            expected = convcore.conv2d(img, w, b, padding=padding)
-            assert np.array_equal(y.compute(scheduler="threads"), expected), (chunks, padding)
+            for dilation in (1, 2, (3, 2)):
+                y = ccd.conv2d(x, w, b, padding=padding, dilation=dilation)
+                expected = convcore.conv2d(img, w, b, padding=padding, dilation=dilation)
+                assert np.array_equal(y.compute(scheduler="threads"), expected), (
+                    chunks, padding, dilation)
     finally:
         convcore.set_conv_algorithm(previous)
 

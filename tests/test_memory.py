@@ -256,15 +256,16 @@ ones = lambda *s: np.ones(s, np.float32)
 cases = {
     "conv2d output": (lambda: (ones(1, 4, 1024, 1024), ones(512, 4, 3, 3)),
                       lambda a: cc.conv2d(*a, padding=1)),
-    # dilated: the direct path, which packs the whole weight (a 3x3 stride-1
-    # layer goes through Winograd, which transforms a functional call's
-    # filters chunk by chunk into small per-thread buffers instead)
+    # stride 2: the direct path, which packs the whole weight (a 3x3
+    # stride-1 layer, dilated or not, goes through Winograd, which
+    # transforms a functional call's filters chunk by chunk into small
+    # per-thread buffers instead)
     "conv2d packed weight": (lambda: (ones(1, 2048, 4, 4), ones(2048, 2048, 3, 3)),
-                             lambda a: cc.conv2d(*a, padding=2, dilation=2)),
+                             lambda a: cc.conv2d(*a, padding=1, stride=2)),
     "conv2d_grad_input packed weight": (
-        lambda: (ones(1, 2048, 4, 4), ones(2048, 2048, 3, 3)),
-        lambda a: cc.conv2d_grad_input(a[0], a[1], (1, 2048, 4, 4), padding=2,
-                                       dilation=2)),
+        lambda: (ones(1, 2048, 2, 2), ones(2048, 2048, 3, 3)),
+        lambda a: cc.conv2d_grad_input(a[0], a[1], (1, 2048, 4, 4), padding=1,
+                                       stride=2)),
     "conv2d_grad_weight partial sums": (
         lambda: (ones(1, 2048, 4, 4), ones(1, 2048, 4, 4)),
         lambda a: cc.conv2d_grad_weight(a[0], a[1], (2048, 2048, 3, 3), padding=1)),

@@ -26,7 +26,8 @@ def algorithm():
 
 
 # (id, input shape, weight shape, kwargs): every one 3x3, stride 1, so that
-# "winograd" takes the forward, and the input gradient for padding <= 2
+# "winograd" takes the forward, and the input gradient for padding <= 2 *
+# dilation
 CASES = [
     ("one_tile", (1, 1, 3, 3), (1, 1, 3, 3), {}),
     ("partial_tiles", (2, 3, 5, 7), (4, 3, 3, 3), dict(padding=1)),
@@ -47,6 +48,20 @@ CASES = [
     ("oc4", (2, 5, 7, 7), (4, 5, 3, 3), dict(padding=1)),
     ("oc29_c17", (1, 17, 6, 9), (29, 17, 3, 3), dict(padding=1)),
     ("unbatched", (3, 8, 9), (4, 3, 3, 3), dict(padding=1)),
+    # dilated: phase images of unequal sizes (odd H, W), padding a multiple
+    # of the dilation or not (output phases reading shifted input phases,
+    # padded by one more), per axis
+    ("dil2_same", (2, 3, 10, 9), (4, 3, 3, 3), dict(padding=2, dilation=2)),
+    ("dil2_pad1", (2, 3, 11, 12), (4, 3, 3, 3), dict(padding=1, dilation=2)),
+    ("dil2_pad3", (1, 2, 9, 9), (3, 2, 3, 3), dict(padding=3, dilation=2)),
+    ("dil_rect", (1, 3, 13, 17), (5, 3, 3, 3), dict(padding=(3, 0), dilation=(3, 2))),
+    ("dil_1x3", (2, 3, 9, 14), (4, 3, 3, 3), dict(padding=(1, 4), dilation=(1, 3))),
+    ("dil2_pad0", (1, 2, 14, 10), (3, 2, 3, 3), dict(dilation=2)),
+    # some phases with no rows (H < dilation) or no outputs
+    ("dil4_small", (2, 3, 3, 5), (2, 3, 3, 3), dict(padding=4, dilation=4)),
+    ("dil3_out_2x1", (1, 2, 8, 7), (3, 2, 3, 3), dict(dilation=3)),
+    # the input gradient through the direct path (2 * dilation - P < 0)
+    ("dil2_pad5_direct_bwd", (1, 2, 5, 6), (3, 2, 3, 3), dict(padding=5, dilation=2)),
 ]
 
 
@@ -119,7 +134,13 @@ def test_automatic_choice(algorithm):
     assert algo("fwd", 3, 32) == "direct"  # cifar's first layer
     assert algo("fwd", 64, 64, p=3) == "winograd"
     assert algo("bwd_data", 64, 64, p=3) == "direct"  # dout padded by 2 - P < 0
-    for kw in [dict(s=2), dict(d=2), dict(groups=2), dict(KH=5, KW=5), dict(KH=1, KW=1),
+    # dilated: on phase images, whatever the padding
+    for p in (0, 1, 2, 3, 4):
+        assert algo("fwd", 64, 64, p=p, d=2) == algo("bwd_weights", 64, 64, p=p, d=2) == "winograd"
+        assert algo("bwd_data", 64, 64, p=p, d=2) == "winograd"
+    assert algo("bwd_data", 64, 64, p=5, d=2) == "direct"  # 2 * D - P < 0
+    assert algo("fwd", 15, 64, p=2, d=2) == "direct"
+    for kw in [dict(s=2), dict(s=2, d=2), dict(groups=2), dict(KH=5, KW=5), dict(KH=1, KW=1),
                dict(KH=3, KW=1), dict(KH=1, KW=3)]:
         assert algo("fwd", 64, 64, **kw) == algo("bwd_data", 64, 64, **kw) == "direct", kw
     algorithm("direct")
