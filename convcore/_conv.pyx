@@ -767,6 +767,11 @@ cdef struct WGeom:
     # edge are not stored): T tiles in all.
     Py_ssize_t N, C, H, W, OC, OH, OW, PH, PW, RH, RW, DH, DW, TH, TW, T
     Py_ssize_t NB, ldr
+    # the transforms take groups of whole tile-row segments, up to gt tiles
+    # (one segment at least), so that short rows still fill the vectors;
+    # ldp: the stride of their column phases (ph); scr: a thread's
+    # transform scratch (rows: 6 * ldr, ph: 36 * ldp, ybuf: 16 * ldp)
+    Py_ssize_t gt, ldp, scr, vl
     Py_ssize_t nmb, cib  # MR-row filter blocks, and blocks per chunk
     # position (xi) strides of U, V and M: a line more than their rows, so
     # that the 36 streams of a transform do not share one cache set
@@ -788,7 +793,24 @@ cdef WGeom _wgeom(Py_ssize_t N, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W,
     # padded input rows of a tile-row segment: 4 columns a tile, with room
     # for the vector loops of the transforms
     g.ldr = _round_up(4 * (_cdiv(g.TW, VL) * VL + 2 * VL))
+    g.vl = VL
+    g.gt = _imax(g.TW, 4 * VL)
+    g.ldp = _round_up(g.gt + VL)
+    g.scr = 6 * g.ldr + 52 * g.ldp
     return g
+
+
+cdef inline Py_ssize_t _wgroup(const WGeom *g, Py_ssize_t q,
+                               Py_ssize_t qend) noexcept nogil:
+    """How many tiles from q on (before qend) make the transforms' group:
+    whole tile-row segments, at most gt tiles, at least one segment."""
+    cdef Py_ssize_t tot = 0, seg, n, th, tw
+    while q + tot < qend:
+        seg = _wseg(g, q + tot, qend, &n, &th, &tw)
+        if tot > 0 and tot + seg > g.gt:
+            break
+        tot += seg
+    return tot
 
 
 cdef inline Py_ssize_t _wseg(const WGeom *g, Py_ssize_t q, Py_ssize_t qend,
@@ -853,37 +875,50 @@ cdef void _wino_in_block(const void *ks, const WGeom *g, Py_ssize_t q0,
                          Py_ssize_t nbt, const floating *x, floating *V,
                          floating *rows, floating *ph) noexcept nogil:
     """V[xi][c][q - q0] = (B^T d B)[xi] of tile q's channel c, q0 <= q <
-    q0 + nbt, one tile-row segment at a time (its 6 input rows padded)."""
-    cdef Py_ssize_t ldr = g.ldr
-    cdef Py_ssize_t q, n, th, tw, seg, c, r, ih, lo, hi, c0, base, hp, wp
-    cdef Py_ssize_t pad_h, pad_w
+    q0 + nbt: per group of tile-row segments (_wgroup) and channel, each
+    segment's 6 input rows padded and split into its column phases, then
+    the group transformed at once."""
+    cdef Py_ssize_t ldr = g.ldr, ldp = g.ldp
+    cdef Py_ssize_t q, qg, tot, n, th, tw, seg, c, r, ih, lo, hi, lim, c0
+    cdef Py_ssize_t base, hp, wp, pad_h, pad_w
     cdef const floating *src
     cdef floating *dst
-    q = q0
-    while q < q0 + nbt:
-        seg = _wseg(g, q, q0 + nbt, &n, &th, &tw)
-        base = _wphase(g, n, g.C, g.H, g.W, &hp, &wp, &pad_h, &pad_w)
-        c0 = 4 * tw - pad_w  # input column of the segment's left edge
-        lo = _imax(0, -c0)
-        hi = _imax(lo, _imin(ldr, wp - c0))
+    qg = q0
+    while qg < q0 + nbt:
+        tot = _wgroup(g, qg, q0 + nbt)
         for c in range(g.C):
-            for r in range(6):
-                ih = 4 * th + r - pad_h
-                dst = rows + r * ldr
-                if ih < 0 or ih >= hp or hi == lo:
-                    memset(dst, 0, ldr * sizeof(floating))
+            q = qg
+            while q < qg + tot:
+                seg = _wseg(g, q, qg + tot, &n, &th, &tw)
+                base = _wphase(g, n, g.C, g.H, g.W, &hp, &wp, &pad_h, &pad_w)
+                c0 = 4 * tw - pad_w  # input column of the segment's left edge
+                lim = _imin(ldr, 4 * _cdiv(seg, g.vl) * g.vl + 4)  # what the split reads
+                lo = _imin(lim, _imax(0, -c0))
+                hi = _imax(lo, _imin(lim, wp - c0))
+                for r in range(6):
+                    ih = 4 * th + r - pad_h
+                    dst = rows + r * ldr
+                    if ih < 0 or ih >= hp or hi == lo:
+                        memset(dst, 0, lim * sizeof(floating))
+                    else:
+                        src = x + base + (c * g.H + g.DH * ih) * g.W + g.DW * (c0 + lo)
+                        memset(dst, 0, lo * sizeof(floating))
+                        _gather(dst + lo, src, hi - lo, g.DW)
+                        memset(dst + hi, 0, (lim - hi) * sizeof(floating))
+                if floating is float:
+                    (<const cc_f32_kernels *>ks).wino_split(seg, rows, ldr,
+                                                            ph + (q - qg), ldp)
                 else:
-                    src = x + base + (c * g.H + g.DH * ih) * g.W + g.DW * (c0 + lo)
-                    memset(dst, 0, lo * sizeof(floating))
-                    _gather(dst + lo, src, hi - lo, g.DW)
-                    memset(dst + hi, 0, (ldr - hi) * sizeof(floating))
+                    (<const cc_f64_kernels *>ks).wino_split(seg, rows, ldr,
+                                                            ph + (q - qg), ldp)
+                q += seg
             if floating is float:
                 (<const cc_f32_kernels *>ks).wino_in(
-                    seg, rows, ldr, ph, V + c * g.NB + (q - q0), g.xv)
+                    tot, ph, ldp, V + c * g.NB + (qg - q0), g.xv)
             else:
                 (<const cc_f64_kernels *>ks).wino_in(
-                    seg, rows, ldr, ph, V + c * g.NB + (q - q0), g.xv)
-        q += seg
+                    tot, ph, ldp, V + c * g.NB + (qg - q0), g.xv)
+        qg += tot
 
 
 cdef void _wino_out_block(const void *ks, const WGeom *g, Py_ssize_t q0,
@@ -892,28 +927,35 @@ cdef void _wino_out_block(const void *ks, const WGeom *g, Py_ssize_t q0,
                           const floating *bias, floating *out,
                           floating *ybuf) noexcept nogil:
     """out[n, oc, tile q] = (A^T m A) + bias for output channels [oc0, oc1),
-    m at M[xi*ldm + (oc - oc0)*NB + q - q0]."""
-    cdef Py_ssize_t ldy = g.ldr
-    cdef Py_ssize_t q, n, th, tw, seg, oc, a, ncol, base, hp, wp
-    for oc in range(oc0, oc1):
-        q = q0
-        while q < q0 + nbt:
-            seg = _wseg(g, q, q0 + nbt, &n, &th, &tw)
-            base = _wphase(g, n, g.OC, g.OH, g.OW, &hp, &wp, NULL, NULL)
+    m at M[xi*ldm + (oc - oc0)*NB + q - q0]: a group of tile-row segments
+    (_wgroup) at once into ybuf (16 * ldp), then each segment's rows
+    stored."""
+    cdef Py_ssize_t ldy = 4 * g.ldp
+    cdef Py_ssize_t q, qg, tot, n, th, tw, seg, oc, a, ncol, base, hp, wp
+    qg = q0
+    while qg < q0 + nbt:
+        tot = _wgroup(g, qg, q0 + nbt)
+        for oc in range(oc0, oc1):
             if floating is float:
                 (<const cc_f32_kernels *>ks).wino_out(
-                    seg, M + (oc - oc0) * g.NB + (q - q0), ldm,
+                    tot, M + (oc - oc0) * g.NB + (qg - q0), ldm,
                     0 if bias == NULL else bias[oc], ybuf, ldy)
             else:
                 (<const cc_f64_kernels *>ks).wino_out(
-                    seg, M + (oc - oc0) * g.NB + (q - q0), ldm,
+                    tot, M + (oc - oc0) * g.NB + (qg - q0), ldm,
                     0 if bias == NULL else bias[oc], ybuf, ldy)
-            ncol = _imin(4 * seg, wp - 4 * tw)
-            if ncol > 0:
-                for a in range(_imin(4, hp - 4 * th)):
-                    _scatter(out + base + (oc * g.OH + g.DH * (4 * th + a)) * g.OW
-                             + g.DW * 4 * tw, ybuf + a * ldy, ncol, g.DW)
-            q += seg
+            q = qg
+            while q < qg + tot:
+                seg = _wseg(g, q, qg + tot, &n, &th, &tw)
+                base = _wphase(g, n, g.OC, g.OH, g.OW, &hp, &wp, NULL, NULL)
+                ncol = _imin(4 * seg, wp - 4 * tw)
+                if ncol > 0:
+                    for a in range(_imin(4, hp - 4 * th)):
+                        _scatter(out + base + (oc * g.OH + g.DH * (4 * th + a)) * g.OW
+                                 + g.DW * 4 * tw, ybuf + a * ldy + 4 * (q - qg),
+                                 ncol, g.DW)
+                q += seg
+        qg += tot
 
 
 cdef void _wino_chunk(const void *ks, bint narrow, const WGeom *g,
@@ -962,7 +1004,7 @@ cdef void _wino_task(const void *ks, bint narrow, const WGeom *g,
     while ib0 < g.nmb:
         _wino_chunk(ks, narrow, g, q0, nbt, ib0, _imin(g.cib, g.nmb - ib0), MR,
                     NR, V, NULL, up + ib0 * 36 * g.xu, bias, out, M,
-                    rows + 12 * g.ldr, NULL)
+                    rows + 6 * g.ldr + 36 * g.ldp, NULL)
         ib0 += g.cib
 
 
@@ -1068,7 +1110,7 @@ cdef _wino_conv(const floating[:, :, :, ::1] x,
         nt = task_threads(_imax(nch, 2), ns)
     # per thread: (whole: V,) M, rows, ph, ybuf (, U chunk)
     cdef Py_ssize_t per = _round_up((36 * g.xv if whole else 0) + 36 * g.xm
-                                    + 16 * g.ldr + (0 if whole else g.cib * ublk))
+                                    + g.scr + (0 if whole else g.cib * ublk))
     wsa = np.empty(per * nt + (0 if whole else 36 * g.xv) + 2 * ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
     cdef floating *ws0 = &ws[0] + _aligned_offset(ws)
@@ -1100,8 +1142,8 @@ cdef _wino_conv(const floating[:, :, :, ::1] x,
                 _wino_chunk(ks, narrow, &g, q0, nbt, t * g.cib,
                             _imin(g.cib, g.nmb - t * g.cib), MR, NR, V,
                             &w[0, 0, 0, 0], NULL, bp, &out[0, 0, 0, 0], sc,
-                            sc + 36 * g.xm + 12 * g.ldr,
-                            sc + 36 * g.xm + 16 * g.ldr)
+                            sc + 36 * g.xm + 6 * g.ldr + 36 * g.ldp,
+                            sc + 36 * g.xm + g.scr)
 
 
 # ---------------------------------------------------------------- bwd_data --
@@ -1636,32 +1678,43 @@ cdef void _wino_gout_block(const void *ks, const WGeom *g, Py_ssize_t q0,
                            floating *rows, floating *ph) noexcept nogil:
     """D[xi*ldd + (oc - oc0)*NB + q - q0] = (A dy A^T)[xi] of tile q's
     channel oc of the output gradient, q0 <= q < q0 + nbt, oc0 <= oc <
-    oc1 (D at the block's column 0)."""
-    cdef Py_ssize_t ldr = g.ldr
-    cdef Py_ssize_t q, n, th, tw, seg, oc, r, oh, ncol, base, hp, wp
+    oc1 (D at the block's column 0): per group of tile-row segments
+    (_wgroup; their 4x4 tiles do not overlap, so the segments' rows lie side
+    by side in rows, 16 * ldp) and channel, the group at once (ph: 16 *
+    ldp)."""
+    cdef Py_ssize_t ldr = 4 * g.ldp
+    cdef Py_ssize_t q, qg, tot, n, th, tw, seg, oc, r, oh, ncol, base, hp, wp
+    cdef Py_ssize_t end
     cdef floating *dst
-    q = q0
-    while q < q0 + nbt:
-        seg = _wseg(g, q, q0 + nbt, &n, &th, &tw)
-        base = _wphase(g, n, g.OC, g.OH, g.OW, &hp, &wp, NULL, NULL)
-        ncol = _imax(0, _imin(4 * seg, wp - 4 * tw))
+    qg = q0
+    while qg < q0 + nbt:
+        tot = _wgroup(g, qg, q0 + nbt)
+        end = 4 * _cdiv(tot, g.vl) * g.vl  # what the transform reads
         for oc in range(oc0, oc1):
+            q = qg
+            while q < qg + tot:
+                seg = _wseg(g, q, qg + tot, &n, &th, &tw)
+                base = _wphase(g, n, g.OC, g.OH, g.OW, &hp, &wp, NULL, NULL)
+                ncol = _imax(0, _imin(4 * seg, wp - 4 * tw))
+                for r in range(4):
+                    oh = 4 * th + r
+                    dst = rows + r * ldr + 4 * (q - qg)
+                    if oh >= hp or ncol == 0:
+                        memset(dst, 0, 4 * seg * sizeof(floating))
+                    else:
+                        _gather(dst, gout + base + (oc * g.OH + g.DH * oh) * g.OW
+                                + g.DW * 4 * tw, ncol, g.DW)
+                        memset(dst + ncol, 0, (4 * seg - ncol) * sizeof(floating))
+                q += seg
             for r in range(4):
-                oh = 4 * th + r
-                dst = rows + r * ldr
-                if oh >= hp or ncol == 0:
-                    memset(dst, 0, ldr * sizeof(floating))
-                else:
-                    _gather(dst, gout + base + (oc * g.OH + g.DH * oh) * g.OW
-                            + g.DW * 4 * tw, ncol, g.DW)
-                    memset(dst + ncol, 0, (ldr - ncol) * sizeof(floating))
+                memset(rows + r * ldr + 4 * tot, 0, (end - 4 * tot) * sizeof(floating))
             if floating is float:
                 (<const cc_f32_kernels *>ks).wino_gout(
-                    seg, rows, ldr, ph, D + (oc - oc0) * g.NB + (q - q0), ldd)
+                    tot, rows, ldr, ph, D + (oc - oc0) * g.NB + (qg - q0), ldd)
             else:
                 (<const cc_f64_kernels *>ks).wino_gout(
-                    seg, rows, ldr, ph, D + (oc - oc0) * g.NB + (q - q0), ldd)
-        q += seg
+                    tot, rows, ldr, ph, D + (oc - oc0) * g.NB + (qg - q0), ldd)
+        qg += tot
 
 
 cdef int _wgrad_gemm = -1
@@ -1732,7 +1785,7 @@ cdef _wino_wgrad(const floating[:, :, :, ::1] gout,
     cdef floating *dU = D + 36 * g.xm + ALIGN
     cdef floating *VT = dU + 36 * xd
     # per thread: transform scratch, a dot tile, or D and V packed for gemm
-    cdef Py_ssize_t per = _round_up(_imax(12 * g.ldr + DMR * DNR * DPL,
+    cdef Py_ssize_t per = _round_up(_imax(g.scr + DMR * DNR * DPL,
                                           g.NB * mp if use_gemm else 0))
     sca = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] scv = sca
@@ -1767,7 +1820,7 @@ cdef _wino_wgrad(const floating[:, :, :, ::1] gout,
                     elif qb > qa and i % 2 == 1:
                         _wino_gout_block(ks, &g, qa, qb - qa, oc0, oc1,
                                          &gout[0, 0, 0, 0], D + (qa - q0),
-                                         g.xm, sc, sc + 6 * g.ldr)
+                                         g.xm, sc, sc + 16 * g.ldp)
             if use_gemm:
                 with nogil, parallel(num_threads=nt):
                     dp = sc0 + omp_get_thread_num() * per

@@ -54,8 +54,10 @@ cdef extern from "convcore.h" nogil:
         float (*fma_probe)(size_t iters, float m, float a) noexcept nogil
         float (*stream_sum)(size_t n, const float *x) noexcept nogil
         void (*stream_copy)(size_t n, const float *x, float *y) noexcept nogil
-        void (*wino_in)(size_t n, const float *rows, size_t ldr, float *ph,
-                        float *v, size_t ldv) noexcept nogil
+        void (*wino_split)(size_t n, const float *rows, size_t ldr, float *ph,
+                           size_t ldp) noexcept nogil
+        void (*wino_in)(size_t n, const float *ph, size_t ldp, float *v,
+                        size_t ldv) noexcept nogil
         void (*wino_out)(size_t n, const float *m, size_t ldm, float bias,
                          float *y, size_t ldy) noexcept nogil
         void (*wino_wt)(size_t nm, size_t C, const float *g, ptrdiff_t ms,
@@ -115,8 +117,10 @@ cdef extern from "convcore.h" nogil:
         double (*fma_probe)(size_t iters, double m, double a) noexcept nogil
         double (*stream_sum)(size_t n, const double *x) noexcept nogil
         void (*stream_copy)(size_t n, const double *x, double *y) noexcept nogil
-        void (*wino_in)(size_t n, const double *rows, size_t ldr, double *ph,
-                        double *v, size_t ldv) noexcept nogil
+        void (*wino_split)(size_t n, const double *rows, size_t ldr,
+                           double *ph, size_t ldp) noexcept nogil
+        void (*wino_in)(size_t n, const double *ph, size_t ldp, double *v,
+                        size_t ldv) noexcept nogil
         void (*wino_out)(size_t n, const double *m, size_t ldm, double bias,
                          double *y, size_t ldy) noexcept nogil
         void (*wino_wt)(size_t nm, size_t C, const double *g, ptrdiff_t ms,

@@ -51,8 +51,8 @@ unsigned cc_cpu_features(void);
  *   one pass, for planes without NaN.
  * relu, leaky_relu, leaky_relu_bwd, sigmoid, sigmoid_bwd, tanh_bwd:
  *   elementwise.
- * wino_in, wino_out, wino_wt, wino_gout, wino_wgrad: Winograd F(4x4, 3x3)
- *   input, output and filter transforms, and for the weight gradient those
+ * wino_split, wino_in, wino_out, wino_wt, wino_gout, wino_wgrad: Winograd
+ *   F(4x4, 3x3) input (column phases, then the transform), output and filter transforms, and for the weight gradient those
  *   of the output gradient and back to the filter (winograd.inc.c).
  * fma_probe, stream_sum, stream_copy: the peak probes of the benchmark
  *   report (FMA throughput with fma_chains chains, read and copy bandwidth;
@@ -104,8 +104,9 @@ typedef struct {
     float (*fma_probe)(size_t iters, float m, float a);
     float (*stream_sum)(size_t n, const float *x);
     void (*stream_copy)(size_t n, const float *x, float *y);
-    void (*wino_in)(size_t n, const float *rows, size_t ldr, float *ph, float *v,
-                    size_t ldv);
+    void (*wino_split)(size_t n, const float *rows, size_t ldr, float *ph,
+                       size_t ldp);
+    void (*wino_in)(size_t n, const float *ph, size_t ldp, float *v, size_t ldv);
     void (*wino_out)(size_t n, const float *m, size_t ldm, float bias, float *y,
                      size_t ldy);
     void (*wino_wt)(size_t nm, size_t C, const float *g, ptrdiff_t ms,
@@ -163,8 +164,9 @@ typedef struct {
     double (*fma_probe)(size_t iters, double m, double a);
     double (*stream_sum)(size_t n, const double *x);
     void (*stream_copy)(size_t n, const double *x, double *y);
-    void (*wino_in)(size_t n, const double *rows, size_t ldr, double *ph, double *v,
-                    size_t ldv);
+    void (*wino_split)(size_t n, const double *rows, size_t ldr, double *ph,
+                       size_t ldp);
+    void (*wino_in)(size_t n, const double *ph, size_t ldp, double *v, size_t ldv);
     void (*wino_out)(size_t n, const double *m, size_t ldm, double bias, double *y,
                      size_t ldy);
     void (*wino_wt)(size_t nm, size_t C, const double *g, ptrdiff_t ms,

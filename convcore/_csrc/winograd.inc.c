@@ -124,32 +124,43 @@ static inline void CC_FN(_store_lanes)(T *restrict dst, VEC v, size_t left)
     }
 }
 
-/* Input transform of n adjacent tiles of one tile row.
- * rows: the tile row's 6 padded input rows at stride ldr, each starting at
- *   the first tile's left edge and readable for 4 * (round_up(n, VL) + VL)
- *   elements (the caller zero-pads);
- * ph: scratch of 24 * (round_up(n, VL) + VL) elements;
- * v[xi*ldv + t] = (B^T d_t B)[xi], t < n. */
-static void WINO_IN(size_t n, const T *restrict rows, size_t ldr,
-                    T *restrict ph, T *restrict v, size_t ldv)
+/* Column phases of the input tiles of n adjacent tiles of one tile row:
+ * rows holds the tile row's 6 padded input rows at stride ldr, each
+ * starting at the first tile's left edge and readable for
+ * 4 * round_up(n, VL) + 4 elements (the caller zero-pads);
+ *     ph[(6r + p)*ldp + t] = rows[r*ldr + 4t + p], r, p < 6, t < n
+ * (written up to t < round_up(n, VL)). The six phases of every tile are
+ * stored, so the tile rows of a block can be split one after another into
+ * one ph (each overwriting the tail of the one before) and transformed
+ * together with whole vectors of tiles. */
+static void WINO_SPLIT(size_t n, const T *restrict rows, size_t ldr,
+                       T *restrict ph, size_t ldp)
 {
-    size_t nv = (n + VL - 1) / VL * VL, ldp = nv + VL;
-    for (int r = 0; r < 6; r++)  /* ph[(4r + p)*ldp + t] = row r, column 4t + p */
-        for (size_t t = 0; t < nv + VL; t += VL) {
-            VEC y[4];
+    for (int r = 0; r < 6; r++)
+        for (size_t t = 0; t < n; t += VL) {
+            VEC y[4], z[4];
             CC_FN(_split4)(rows + r * ldr + 4 * t, y);
+            CC_FN(_split4)(rows + r * ldr + 4 * t + 4, z);  /* columns 4t + 4, 4t + 5 */
             for (int p = 0; p < 4; p++)
-                *(UVEC *)(ph + (4 * r + p) * ldp + t) = y[p];
+                *(UVEC *)(ph + (6 * r + p) * ldp + t) = y[p];
+            *(UVEC *)(ph + (6 * r + 4) * ldp + t) = z[0];
+            *(UVEC *)(ph + (6 * r + 5) * ldp + t) = z[1];
         }
+}
+
+/* Input transform of n tiles split by WINO_SPLIT into ph (readable up to
+ * round_up(n, VL) tiles): v[xi*ldv + t] = (B^T d_t B)[xi], t < n. */
+static void WINO_IN(size_t n, const T *restrict ph, size_t ldp,
+                    T *restrict v, size_t ldv)
+{
     for (size_t t = 0; t < n; t += VL) {
         VEC z[6][6];
         for (int r = 0; r < 6; r++) {  /* along the row: d B */
-            const T *p = ph + 4 * r * ldp + t;
-            VEC d0 = *(const UVEC *)p, d1 = *(const UVEC *)(p + ldp);
-            VEC d2 = *(const UVEC *)(p + 2 * ldp), d3 = *(const UVEC *)(p + 3 * ldp);
-            VEC d4 = *(const UVEC *)(p + 1), d5 = *(const UVEC *)(p + ldp + 1);
-            WINO_IN1D(d0, d1, d2, d3, d4, d5, z[r][0], z[r][1], z[r][2],
-                      z[r][3], z[r][4], z[r][5]);
+            const T *p = ph + 6 * r * ldp + t;
+            WINO_IN1D(*(const UVEC *)p, *(const UVEC *)(p + ldp),
+                      *(const UVEC *)(p + 2 * ldp), *(const UVEC *)(p + 3 * ldp),
+                      *(const UVEC *)(p + 4 * ldp), *(const UVEC *)(p + 5 * ldp),
+                      z[r][0], z[r][1], z[r][2], z[r][3], z[r][4], z[r][5]);
         }
         size_t left = n - t;
         for (int j = 0; j < 6; j++) {  /* down the columns: B^T (d B) */

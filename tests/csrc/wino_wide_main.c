@@ -19,10 +19,13 @@ int main(void){
   int bad=0;
   for(size_t n=1;n<=37;n++){
     size_t ldr=4*(((n+15)/16)*16+32)+16, ldv=64;
-    /* wino_in */
+    /* wino_split, then wino_in */
     for(int i=0;i<N;i++){b1[i]=b2[i]=-7;d1[i]=d2[i]=-7;}
-    cc_f32_kernels__avx512f.wino_in(n,a,ldr,ph,b1,ldv); cc_f32_kernels__scalar.wino_in(n,a,ldr,ph,b2,ldv);
-    cc_f64_kernels__avx512f.wino_in(n,ad,ldr,phd,d1,ldv); cc_f64_kernels__scalar.wino_in(n,ad,ldr,phd,d2,ldv);
+    size_t ldp=64;
+    cc_f32_kernels__avx512f.wino_split(n,a,ldr,ph,ldp); cc_f32_kernels__avx512f.wino_in(n,ph,ldp,b1,ldv);
+    cc_f32_kernels__scalar.wino_split(n,a,ldr,ph,ldp); cc_f32_kernels__scalar.wino_in(n,ph,ldp,b2,ldv);
+    cc_f64_kernels__avx512f.wino_split(n,ad,ldr,phd,ldp); cc_f64_kernels__avx512f.wino_in(n,phd,ldp,d1,ldv);
+    cc_f64_kernels__scalar.wino_split(n,ad,ldr,phd,ldp); cc_f64_kernels__scalar.wino_in(n,phd,ldp,d2,ldv);
     for(int i=0;i<36*64;i++){ if(fabsf(b1[i]-b2[i])>1e-5f||fabs(d1[i]-d2[i])>1e-12) {bad++; break;} }
     /* wino_gout */
     for(int i=0;i<N;i++){b1[i]=b2[i]=-7;d1[i]=d2[i]=-7;}
