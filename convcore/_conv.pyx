@@ -415,6 +415,23 @@ cdef inline void _gemm(const void *ks, bint narrow, Py_ssize_t k,
             (<const cc_f64_kernels *>ks).gemm(k, a, b, ldb, c, ldc, bias, acc)
 
 
+cdef inline void _gemmi(const void *ks, bint narrow, Py_ssize_t k,
+                        const floating *a, const floating *b,
+                        const ptrdiff_t *koff, floating *c, Py_ssize_t ldc,
+                        const floating *bias, bint acc) noexcept nogil:
+    """The set's implicit-GEMM micro-kernel (B row l at b + koff[l])."""
+    if floating is float:
+        if narrow:
+            (<const cc_f32_kernels *>ks).gemmi2(k, a, b, koff, c, ldc, bias, acc)
+        else:
+            (<const cc_f32_kernels *>ks).gemmi(k, a, b, koff, c, ldc, bias, acc)
+    else:
+        if narrow:
+            (<const cc_f64_kernels *>ks).gemmi2(k, a, b, koff, c, ldc, bias, acc)
+        else:
+            (<const cc_f64_kernels *>ks).gemmi(k, a, b, koff, c, ldc, bias, acc)
+
+
 cdef inline void _copy_tile(const floating *src, Py_ssize_t lds, floating *dst,
                             Py_ssize_t ldd, Py_ssize_t rows,
                             Py_ssize_t cols) noexcept nogil:
@@ -567,6 +584,176 @@ cdef void _fwd_task(const void *ks, bint narrow, const Geom *g,
             q += seg
 
 
+# ------------------------------------------------- forward, implicit GEMM --
+# The column matrix read in place (gemmi): each image's group of channels
+# is copied once, zero-padded, as its SH x SW phase images (Hq x Wq each),
+# so that column row k = (c, kh, kw) of output pixel oh * Wq + ow is
+# xq[koff[k] + oh * Wq + ow] for every k: a stride-1 walk whatever the
+# stride and dilation. Output rows are computed Wq wide (the Wq - OW extra
+# columns are never stored). Same K slices, same ukernel arithmetic as the
+# packed path: the same bits.
+cdef enum:
+    # the largest phase copy of one image's group of channels it takes
+    IMPLICIT_BYTES = 2 * 1024 * 1024
+
+
+cdef struct IGeom:
+    Py_ssize_t Hq, Wq, pl, xqn, RB, ldc
+
+
+cdef IGeom _igeom(const Geom *g, Py_ssize_t nmb, int MR, int NR,
+                  Py_ssize_t esize) noexcept nogil:
+    """The phase copy's geometry and the row blocking (esize: bytes an
+    element)."""
+    cdef IGeom q
+    q.Hq = g.OH + (g.KH - 1) * g.DH // g.SH
+    q.Wq = g.OW + (g.KW - 1) * g.DW // g.SW
+    q.pl = q.Hq * q.Wq
+    # the copy, and room for the last tile's reads past it
+    q.xqn = _round_up(g.Cg * g.SH * g.SW * q.pl + q.Wq + NR)
+    # output rows per block: the block's sums within a quarter of L2
+    q.RB = _imax(1, _imin(g.OH, (_l2 // 4 // esize)
+                          // (nmb * MR) // q.Wq))
+    q.ldc = _round_up(_cdiv(q.RB * q.Wq, NR) * NR)
+    return q
+
+
+cdef void _phase_copy(const floating *img, const Geom *g, const IGeom *q,
+                      floating *xq, floating *tmp) noexcept nogil:
+    """xq[((c * SH + pr) * SW + pc) * pl + i * Wq + j] = the padded image
+    at (c, i * SH + pr, j * SW + pc), zero outside the image; the slack
+    after it zeroed. Stride-2 rows are padded in tmp (2 * Wq) and split
+    into both column phases at once."""
+    cdef Py_ssize_t c, pr, pc, i, ih, jlo, jhi, lo, hi
+    cdef Py_ssize_t RL = g.SW * q.Wq  # a padded row, all its phases
+    cdef floating *dst
+    lo = _imin(g.PW, RL)
+    hi = _imin(RL, g.PW + g.W)
+    for c in range(g.Cg):
+        for pr in range(g.SH):
+            for i in range(q.Hq):
+                dst = xq + (c * g.SH + pr) * g.SW * q.pl + i * q.Wq
+                ih = i * g.SH + pr - g.PH
+                if ih < 0 or ih >= g.H or hi <= lo:
+                    for pc in range(g.SW):
+                        memset(dst + pc * q.pl, 0, q.Wq * sizeof(floating))
+                    continue
+                if g.SW == 2:
+                    memset(tmp, 0, lo * sizeof(floating))
+                    memcpy(tmp + lo, img + (c * g.H + ih) * g.W + lo - g.PW,
+                           (hi - lo) * sizeof(floating))
+                    memset(tmp + hi, 0, (RL - hi) * sizeof(floating))
+                    k_deint2d(1, q.Wq, tmp, 0, dst, dst + q.pl, 0)
+                    continue
+                for pc in range(g.SW):
+                    # columns j whose input column j * SW + pc - PW is in the image
+                    jlo = _imin(q.Wq, _cdiv(_imax(0, g.PW - pc), g.SW))
+                    jhi = _imax(jlo, _imin(q.Wq, _cdiv(g.W + g.PW - pc, g.SW)))
+                    memset(dst + pc * q.pl, 0, jlo * sizeof(floating))
+                    _gather(dst + pc * q.pl + jlo,
+                            img + (c * g.H + ih) * g.W + jlo * g.SW + pc - g.PW,
+                            jhi - jlo, g.SW)
+                    memset(dst + pc * q.pl + jhi, 0, (q.Wq - jhi) * sizeof(floating))
+    c = g.Cg * g.SH * g.SW * q.pl
+    memset(xq + c, 0, (q.xqn - c) * sizeof(floating))
+
+
+cdef void _fwd_implicit_task(const void *ks, bint narrow, const Geom *g,
+                             const IGeom *q, Py_ssize_t t, int MR, int NR,
+                             const floating *x, const floating *wp,
+                             const ptrdiff_t *koff, const floating *bp,
+                             floating *out, floating *xq, floating *cbuf,
+                             floating *tmp) noexcept nogil:
+    """Image n = t // G, group gi = t % G: its phase copy, then block by
+    block of RB output rows, K slice by slice (as _fwd_task), every NR tile
+    through every MR-row weight block, the sums in cbuf (OCg rows x ldc)."""
+    cdef Py_ssize_t n = t // g.G, gi = t - n * g.G
+    cdef Py_ssize_t nmb = _cdiv(g.OCg, MR), nsl = _cdiv(g.K, KC)
+    cdef Py_ssize_t oh0, rb, npix, npad, sl, pc, kc, j0, ib, m0, mr, r, oh
+    cdef const floating *xb
+    _phase_copy(x + (n * g.C + gi * g.Cg) * g.H * g.W, g, q, xq, tmp)
+    oh0 = 0
+    while oh0 < g.OH:
+        rb = _imin(q.RB, g.OH - oh0)
+        npix = rb * q.Wq
+        npad = _cdiv(npix, NR) * NR
+        xb = xq + oh0 * q.Wq
+        for sl in range(nsl):
+            pc = g.K * sl // nsl
+            kc = g.K * (sl + 1) // nsl - pc
+            j0 = 0
+            while j0 < npad:
+                for ib in range(nmb):
+                    _gemmi(ks, narrow, kc, wp + (gi * nmb + ib) * g.K * MR + pc * MR,
+                           xb + j0, koff + pc, cbuf + ib * MR * q.ldc + j0, q.ldc,
+                           NULL if bp == NULL else bp + (gi * nmb + ib) * MR,
+                           pc > 0)
+                j0 += NR
+        for ib in range(nmb):
+            m0 = ib * MR
+            mr = _imin(MR, g.OCg - m0)
+            for r in range(mr):
+                for oh in range(rb):
+                    memcpy(out + ((n * g.OC + gi * g.OCg + m0 + r) * g.OH + oh0 + oh) * g.OW,
+                           cbuf + (m0 + r) * q.ldc + oh * q.Wq,
+                           g.OW * sizeof(floating))
+        oh0 += rb
+
+
+cdef int _force_implicit = -1
+
+
+def _set_fwd_implicit(value):
+    """Tests and benchmarks: the direct forward reads its columns in place
+    (True: wherever it applies, whatever its copy's size), packs them
+    (False), or as the rule says (None)."""
+    global _force_implicit
+    _force_implicit = -1 if value is None else int(bool(value))
+
+
+cdef bint _fwd_implicit(const Geom *g, const IGeom *q, Py_ssize_t xq_bytes,
+                        int nt) noexcept nogil:
+    """Whether the direct forward reads its columns in place: not 1x1
+    (those are input rows already), the extra columns at most 1/8 of a
+    computed row (LeNet's 5x5 on 14x14 computes 14 for 10: 3% slower than
+    packing), one image's phase copy within IMPLICIT_BYTES, and at least
+    two (image, group) tasks per thread. Measured, 1 thread, AVX-512:
+    cifar_3x3_c32 and lenet_c1 1.11-1.19x the packed path, the strided
+    resnet layers (C = 3 and 64) 1.00-1.01x. The choice never changes the
+    bits."""
+    if _pointwise(g):
+        return False
+    if _force_implicit >= 0:
+        return _force_implicit == 1
+    return (8 * (q.Wq - g.OW) <= q.Wq and xq_bytes <= IMPLICIT_BYTES
+            and g.N * g.G >= 2 * nt)
+
+
+def fwd_path(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1,
+             threads=None):
+    """"implicit" or "packed": how the direct (GEMM) forward of this float32
+    convolution gets its columns with `threads` threads (default: the
+    current count), by the driver's own rule (the layer may still go to
+    Winograd or the depthwise path: see conv_algorithm)."""
+    N, C, H, W = x_shape
+    OC, _, KH, KW = w_shape
+    s = (stride, stride) if isinstance(stride, int) else stride
+    p = (padding, padding) if isinstance(padding, int) else padding
+    d = (dilation, dilation) if isinstance(dilation, int) else dilation
+    OH = (H + 2 * p[0] - d[0] * (KH - 1) - 1) // s[0] + 1
+    OW = (W + 2 * p[1] - d[1] * (KW - 1) - 1) // s[1] + 1
+    cdef Geom g = _geom(N, C, H, W, OC, KH, KW, OH, OW, s[0], s[1], p[0], p[1],
+                        d[0], d[1], groups)
+    cdef const void *ks = _kset(<float>0)
+    cdef int MR, MR2, NR, dmr, dnr, dvl, dpl
+    _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &dvl, &dpl, True)
+    if _use_narrow(g.OCg, g.K, MR, MR2, NR, dvl):
+        MR = MR2
+    cdef IGeom q = _igeom(&g, _cdiv(g.OCg, MR), MR, NR, sizeof(float))
+    cdef int nt = task_threads(g.N * g.G, _gemm_ns(&g)) if threads is None else threads
+    return "implicit" if _fwd_implicit(&g, &q, q.xqn * sizeof(float), nt) else "packed"
+
+
 cdef inline double _gemm_ns(const Geom *g) noexcept nogil:
     """One-thread time estimate of a GEMM-path pass (~100 GFLOP/s)."""
     return 2.0 * g.N * g.P * g.OC * g.K * 0.01
@@ -640,6 +827,32 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     cdef floating *ws0
     cdef int nt
     cdef Py_ssize_t tiles = _cdiv(g.N * g.P, NR), bt
+    cdef IGeom q = _igeom(&g, nmb, MR, NR, sizeof(floating))
+    cdef Py_ssize_t k, c, r, kh, kw
+    cdef ptrdiff_t[::1] ko
+    nt = task_threads(g.N * g.G, _gemm_ns(&g))
+    if _fwd_implicit(&g, &q, q.xqn * sizeof(floating), nt):
+        koa = np.empty(g.K, dtype=np.intp)
+        ko = koa
+        for k in range(g.K):
+            c = k // (g.KH * g.KW)
+            r = k - c * g.KH * g.KW
+            kh = r // g.KW
+            kw = r - kh * g.KW
+            ko[k] = (((c * g.SH + kh * g.DH % g.SH) * g.SW + kw * g.DW % g.SW) * q.pl
+                     + kh * g.DH // g.SH * q.Wq + kw * g.DW // g.SW)
+        per = q.xqn + _round_up(nmb * MR * q.ldc) + _round_up(g.SW * q.Wq)
+        wsa = np.empty(per * nt + ALIGN, dtype=dtype)
+        ws = wsa
+        ws0 = &ws[0] + _aligned_offset(ws)
+        with nogil, parallel(num_threads=nt):
+            bbuf = ws0 + omp_get_thread_num() * per
+            for t in prange(g.N * g.G, schedule='dynamic'):
+                _fwd_implicit_task(ks, narrow, &g, &q, t, MR, NR, &x[0, 0, 0, 0],
+                                   &wp[0], &ko[0], bp, &out[0, 0, 0, 0], bbuf,
+                                   bbuf + q.xqn,
+                                   bbuf + q.xqn + _round_up(nmb * MR * q.ldc))
+        return
     # as many NR tiles per block as L2 holds beside the weight slice,
     # balanced, with at least two blocks per thread (the blocking never
     # changes the sums: the bits do not depend on it)

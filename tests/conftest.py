@@ -50,6 +50,17 @@ def fast():
 
 
 @pytest.fixture
+def fwd_implicit():
+    """``fwd_implicit(True)``: the direct forward reads its columns in
+    place from a phase copy of each image, ``fwd_implicit(False)``: it
+    packs them; the rule after the test."""
+    try:
+        yield _conv._set_fwd_implicit
+    finally:
+        _conv._set_fwd_implicit(None)
+
+
+@pytest.fixture
 def wgrad():
     """``wgrad(True)``: the weight gradient (direct and Winograd) reduces
     with the gemm kernel, ``wgrad(False)`` with the dot kernel; the rules

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import convcore
+from convcore import _conv
 from helpers import rng as _rng
 from helpers import assert_matches as _assert_matches, tol
 from convcore import reference as ref
@@ -185,6 +186,49 @@ def test_conv2d_grad_weight_kernels(kernel_set, wgrad, gemm, dtype, case):
     name, x_shape, w_shape, kw = case
     wgrad(gemm)
     check_case("grad_weight", 2, name, x_shape, w_shape, kw, dtype)
+
+
+# the forward's implicit GEMM on the whole grid and on shapes that reach
+# its edges: several K slices (K > 128), several row blocks, computed rows
+# much wider than the output, a phase copy past the input on every side
+FWD_CASES = [
+    ("kslices_stride2", (2, 40, 11, 12), (20, 40, 3, 4), dict(stride=2, padding=1)),
+    ("row_blocks", (1, 3, 70, 90), (40, 3, 3, 3), dict(padding=1)),
+    ("stem_like", (2, 3, 30, 29), (16, 3, 7, 7), dict(stride=2, padding=3)),
+    ("wide_kernel_rows", (3, 2, 5, 40), (5, 2, 2, 9), dict(dilation=(1, 3), padding=(0, 5))),
+    ("stride3_dil2", (2, 4, 20, 19), (6, 4, 3, 3), dict(stride=3, dilation=2, padding=4)),
+]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c[0]) for c in CASES_2D + FWD_CASES])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_conv2d_fwd_implicit_matches_packed_bitwise(kernel_set, fwd_implicit, dtype, case):
+    """Read in place or packed, the forward runs the same ukernel sums in
+    the same order: the same bits; and both match the oracle."""
+    name, x_shape, w_shape, kw = case
+    data = case_data(2, name, x_shape, w_shape, kw, dtype)
+    got = {}
+    for implicit in (False, True):
+        fwd_implicit(implicit)
+        got[implicit] = call(convcore, "fwd_bias", 2, *data, kw)[0]
+    assert np.array_equal(got[True], got[False])
+    assert_matches(got[True], reference("fwd_bias", 2, name, data, kw, dtype)[0], dtype)
+
+
+def test_conv2d_fwd_implicit_rule():
+    """The rule: where the computed rows waste at most 1/8 (CIFAR's first
+    layer, the ResNet stem), not LeNet's 5x5 on 14x14 (10 of 14 columns
+    kept), never 1x1 (its columns are input rows), never with fewer than two
+    images per thread."""
+    def rule(x_shape, w_shape, **kw):
+        return _conv.fwd_path(x_shape, w_shape, **kw)
+    assert rule((64, 3, 32, 32), (32, 3, 3, 3), padding=1, threads=1) == "implicit"
+    assert rule((8, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3, threads=2) == "implicit"
+    assert rule((64, 6, 14, 14), (16, 6, 5, 5), threads=1) == "packed"
+    assert rule((8, 64, 56, 56), (64, 64, 1, 1), threads=1) == "packed"
+    assert rule((3, 3, 32, 32), (32, 3, 3, 3), padding=1, threads=2) == "packed"
+    # a phase copy over IMPLICIT_BYTES
+    assert rule((8, 256, 200, 200), (8, 256, 3, 3), stride=2, threads=1) == "packed"
 
 
 def test_conv2d_grad_weight_rule(wgrad):

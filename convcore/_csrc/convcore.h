@@ -27,6 +27,9 @@ unsigned cc_cpu_features(void);
  *   at stride ldb (a packed panel, or rows of an image's column matrix, or
  *   rows of dout). Sums run in increasing l. gemm2 is the same with MR2
  *   rows, for layers with few output channels.
+ * gemmi(k, a, b, koff, c, ldc, bias, acc), gemmi2: gemm and gemm2 with row
+ *   l of B at b + koff[l] (implicit GEMM: the column matrix read in place),
+ *   the same arithmetic in the same order.
  *
  * dot(l, a, lda, b, ldb, c): DMR x DNR dot products as DPL partial sums,
  *     c[(m*DNR + j)*DPL + v] += sum over i = v (mod DPL), i < l, of
@@ -67,6 +70,10 @@ typedef struct {
                  float *c, size_t ldc, const float *bias, int acc);
     void (*gemm2)(size_t k, const float *a, const float *b, size_t ldb,
                   float *c, size_t ldc, const float *bias, int acc);
+    void (*gemmi)(size_t k, const float *a, const float *b, const ptrdiff_t *koff,
+                  float *c, size_t ldc, const float *bias, int acc);
+    void (*gemmi2)(size_t k, const float *a, const float *b, const ptrdiff_t *koff,
+                   float *c, size_t ldc, const float *bias, int acc);
     void (*dot)(size_t l, const float *a, size_t lda, const float *b,
                 size_t ldb, float *c);
     void (*axpy)(size_t n, float alpha, const float *x, size_t incx, float *y);
@@ -125,6 +132,10 @@ typedef struct {
                  double *c, size_t ldc, const double *bias, int acc);
     void (*gemm2)(size_t k, const double *a, const double *b, size_t ldb,
                   double *c, size_t ldc, const double *bias, int acc);
+    void (*gemmi)(size_t k, const double *a, const double *b, const ptrdiff_t *koff,
+                  double *c, size_t ldc, const double *bias, int acc);
+    void (*gemmi2)(size_t k, const double *a, const double *b, const ptrdiff_t *koff,
+                   double *c, size_t ldc, const double *bias, int acc);
     void (*dot)(size_t l, const double *a, size_t lda, const double *b,
                 size_t ldb, double *c);
     void (*axpy)(size_t n, double alpha, const double *x, size_t incx,
