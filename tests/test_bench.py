@@ -194,12 +194,36 @@ def _bench(args, tmp_path, block=()):
     env = dict(os.environ)
     pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(convcore.__file__)))
     env["PYTHONPATH"] = pkg_parent + os.pathsep + env.get("PYTHONPATH", "")
+    # set, so that the command does not re-execute itself (which would
+    # drop the modules blocked here): test_bench_sets_blas_timeout checks that
+    env.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     code = ("import sys, runpy\n"
             f"for m in {list(block)!r}: sys.modules[m] = None  # as if not installed\n"
             f"sys.argv = ['convcore.bench'] + {list(args)!r}\n"
             "runpy.run_module('convcore.bench', run_name='__main__', alter_sys=True)\n")
     return subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
+
+
+def test_bench_sets_blas_timeout(tmp_path):
+    """The command line re-executes itself once with OpenBLAS's idle-spin
+    timeout short (NumPy's spinning BLAS workers held a core through the
+    next contender's 2-thread call), and leaves a user's value alone."""
+    env = dict(os.environ)
+    env.pop("OPENBLAS_THREAD_TIMEOUT", None)
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(convcore.__file__)))
+    env["PYTHONPATH"] = pkg_parent + os.pathsep + env.get("PYTHONPATH", "")
+    for given, expected in [(None, "4"), ("7", "7")]:
+        if given is not None:
+            env["OPENBLAS_THREAD_TIMEOUT"] = given
+        out = tmp_path / f"env{expected}.json"
+        r = subprocess.run([sys.executable, "-m", "convcore.bench", "--quick", "--layers", "tiny",
+                            "--ops", "activation_fwd", "--threads", "1", "--repeat", "1",
+                            "--reference", "none", "--no-progress", "--json", str(out)],
+                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+        doc = json.loads(out.read_text())
+        assert doc["environment"]["env"]["OPENBLAS_THREAD_TIMEOUT"] == expected
 
 
 def test_bench_quick_smoke(tmp_path):

@@ -15,6 +15,7 @@ Examples
 """
 import argparse
 import json
+import os
 import sys
 
 import convcore
@@ -91,8 +92,22 @@ def parser():
     return ap
 
 
+# An idle OpenBLAS worker (NumPy's BLAS) spins for 2^28 cycles, about 0.1 s,
+# after each threaded call: the NumPy contender's workers then held a core
+# through the next contender's call, and 2-thread rows measured one core
+# (convcore's 2-thread resnet_3x3s2_56 forward: 5.2 ms alone, 9.6 ms right
+# after a 2-thread NumPy matmul, 5.8 ms with the timeout at 2^4 cycles).
+# OpenBLAS reads the timeout when NumPy loads it, before main() runs, so the
+# command line re-executes itself once with it set (unless the user set it).
+BLAS_TIMEOUT = "OPENBLAS_THREAD_TIMEOUT"
+
+
 def main(argv=None):
     """Entry point of ``python -m convcore.bench`` and ``convcore-bench``."""
+    if argv is None and BLAS_TIMEOUT not in os.environ:
+        os.environ[BLAS_TIMEOUT] = "4"
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "convcore.bench"] + sys.argv[1:])
     ap = parser()
     args = ap.parse_args(argv)
     if args.list:

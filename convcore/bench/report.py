@@ -97,7 +97,8 @@ def environment(threads, dtype, blas):
         "threads": threads, "dtype": dtype, "blas_threads": blas,
         "versions": cont.versions(),
         "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_CORETYPE",
-                                           "OPENBLAS_NUM_THREADS", "CONVCORE_DISABLE_ISA")
+                                           "OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT",
+                                           "CONVCORE_DISABLE_ISA")
                 if k in os.environ},
     }
 
