@@ -15,6 +15,12 @@ cdef extern from "convcore.h" nogil:
                       float *c, size_t ldc, const float *bias, int acc) noexcept nogil
         void (*gemmi2)(size_t k, const float *a, const float *b, const ptrdiff_t *koff,
                        float *c, size_t ldc, const float *bias, int acc) noexcept nogil
+        void (*gemma)(size_t k, const float *a, const ptrdiff_t *aoff, const float *b,
+                      size_t ldb, float *c, size_t ldc, const float *bias,
+                      int acc) noexcept nogil
+        void (*gemma2)(size_t k, const float *a, const ptrdiff_t *aoff, const float *b,
+                       size_t ldb, float *c, size_t ldc, const float *bias,
+                       int acc) noexcept nogil
         void (*dot)(size_t l, const float *a, size_t lda, const float *b,
                     size_t ldb, float *c) noexcept nogil
         void (*axpy)(size_t n, float alpha, const float *x, size_t incx,
@@ -82,6 +88,12 @@ cdef extern from "convcore.h" nogil:
                       double *c, size_t ldc, const double *bias, int acc) noexcept nogil
         void (*gemmi2)(size_t k, const double *a, const double *b, const ptrdiff_t *koff,
                        double *c, size_t ldc, const double *bias, int acc) noexcept nogil
+        void (*gemma)(size_t k, const double *a, const ptrdiff_t *aoff, const double *b,
+                      size_t ldb, double *c, size_t ldc, const double *bias,
+                      int acc) noexcept nogil
+        void (*gemma2)(size_t k, const double *a, const ptrdiff_t *aoff, const double *b,
+                       size_t ldb, double *c, size_t ldc, const double *bias,
+                       int acc) noexcept nogil
         void (*dot)(size_t l, const double *a, size_t lda, const double *b,
                     size_t ldb, double *c) noexcept nogil
         void (*axpy)(size_t n, double alpha, const double *x, size_t incx,

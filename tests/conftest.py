@@ -61,6 +61,17 @@ def fwd_implicit():
 
 
 @pytest.fixture
+def wgrad_implicit():
+    """``wgrad_implicit(True)``: the direct weight gradient reads its
+    columns in place, ``wgrad_implicit(False)``: never; the rule after the
+    test."""
+    try:
+        yield _conv._set_wgrad_implicit
+    finally:
+        _conv._set_wgrad_implicit(None)
+
+
+@pytest.fixture
 def wgrad():
     """``wgrad(True)``: the weight gradient (direct and Winograd) reduces
     with the gemm kernel, ``wgrad(False)`` with the dot kernel; the rules

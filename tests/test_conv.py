@@ -231,6 +231,40 @@ def test_conv2d_fwd_implicit_rule():
     assert rule((8, 256, 200, 200), (8, 256, 3, 3), stride=2, threads=1) == "packed"
 
 
+@pytest.mark.parametrize("case", [pytest.param(c, id=c[0])
+                                  for c in CASES_2D + FWD_CASES + WGRAD_CASES])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_conv2d_grad_weight_implicit(kernel_set, wgrad_implicit, dtype, case):
+    """The weight gradient with its columns read in place, wherever it
+    applies (1x1 layers keep their own path), against the oracle."""
+    name, x_shape, w_shape, kw = case
+    wgrad_implicit(True)
+    check_case("grad_weight", 2, name, x_shape, w_shape, kw, dtype)
+
+
+def test_conv2d_grad_weight_implicit_bits_and_rule(restore_threads, wgrad_implicit):
+    """Images go to fixed slots summed in order: the same bits on 1, 2 and
+    3 threads, with more images than slots (11 > 8) and groups; and the
+    rule takes it at 128 output channels a group, not at 64."""
+    r = _rng("wgrad-implicit")
+    x = r.standard_normal((11, 8, 13, 24)).astype(np.float32)
+    go = r.standard_normal((11, 256, 7, 12)).astype(np.float32)
+    kw = dict(stride=2, padding=1, groups=2)
+    got = []
+    for n in (1, 2, 3):
+        convcore.set_num_threads(n)
+        got.append(convcore.conv2d_grad_weight(go, x, (256, 4, 3, 3), **kw))
+    assert all(np.array_equal(g, got[0]) for g in got[1:])
+    wgrad_implicit(True)
+    assert np.array_equal(convcore.conv2d_grad_weight(go, x, (256, 4, 3, 3), **kw), got[0])
+    wgrad_implicit(False)
+    assert not np.array_equal(convcore.conv2d_grad_weight(go, x, (256, 4, 3, 3), **kw), got[0])
+    wgrad_implicit(None)
+    few = convcore.conv2d_grad_weight(go[:, :128], x, (128, 4, 3, 3), **kw)
+    wgrad_implicit(False)
+    assert np.array_equal(convcore.conv2d_grad_weight(go[:, :128], x, (128, 4, 3, 3), **kw), few)
+
+
 def test_conv2d_grad_weight_rule(wgrad):
     """The default rule picks the gemm kernel where it measured faster,
     and both kernels give the same sums (to rounding) there."""

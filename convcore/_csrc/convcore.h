@@ -30,6 +30,8 @@ unsigned cc_cpu_features(void);
  * gemmi(k, a, b, koff, c, ldc, bias, acc), gemmi2: gemm and gemm2 with row
  *   l of B at b + koff[l] (implicit GEMM: the column matrix read in place),
  *   the same arithmetic in the same order.
+ * gemma(k, a, aoff, b, ldb, c, ldc, bias, acc), gemma2: gemm with entry
+ *   (l, m) of A at a[aoff[m] + l] (the weight gradient's columns in place).
  *
  * dot(l, a, lda, b, ldb, c): DMR x DNR dot products as DPL partial sums,
  *     c[(m*DNR + j)*DPL + v] += sum over i = v (mod DPL), i < l, of
@@ -74,6 +76,10 @@ typedef struct {
                   float *c, size_t ldc, const float *bias, int acc);
     void (*gemmi2)(size_t k, const float *a, const float *b, const ptrdiff_t *koff,
                    float *c, size_t ldc, const float *bias, int acc);
+    void (*gemma)(size_t k, const float *a, const ptrdiff_t *aoff, const float *b,
+                  size_t ldb, float *c, size_t ldc, const float *bias, int acc);
+    void (*gemma2)(size_t k, const float *a, const ptrdiff_t *aoff, const float *b,
+                   size_t ldb, float *c, size_t ldc, const float *bias, int acc);
     void (*dot)(size_t l, const float *a, size_t lda, const float *b,
                 size_t ldb, float *c);
     void (*axpy)(size_t n, float alpha, const float *x, size_t incx, float *y);
@@ -136,6 +142,10 @@ typedef struct {
                   double *c, size_t ldc, const double *bias, int acc);
     void (*gemmi2)(size_t k, const double *a, const double *b, const ptrdiff_t *koff,
                    double *c, size_t ldc, const double *bias, int acc);
+    void (*gemma)(size_t k, const double *a, const ptrdiff_t *aoff, const double *b,
+                  size_t ldb, double *c, size_t ldc, const double *bias, int acc);
+    void (*gemma2)(size_t k, const double *a, const ptrdiff_t *aoff, const double *b,
+                   size_t ldb, double *c, size_t ldc, const double *bias, int acc);
     void (*dot)(size_t l, const double *a, size_t lda, const double *b,
                 size_t ldb, double *c);
     void (*axpy)(size_t n, double alpha, const double *x, size_t incx,

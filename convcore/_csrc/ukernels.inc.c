@@ -25,6 +25,7 @@
 #define CC_TILE(a, b) CC_TILE_(a, b)
 #define GEMM CC_FN(CC_CAT5(_gemm_ukernel, CC_TILE(GMR, NR), , , ))
 #define GEMMI CC_FN(CC_CAT5(_gemmi_ukernel, CC_TILE(GMR, NR), , , ))
+#define GEMMA CC_FN(CC_CAT5(_gemma_ukernel, CC_TILE(GMR, NR), , , ))
 #define DOT CC_FN(CC_CAT5(_dot_ukernel, CC_TILE(DMR, DNR), , , ))
 #define AXPY CC_FN(_axpy)
 #define AXPY_SCATTER CC_FN(_axpy_scatter)
@@ -142,6 +143,12 @@ typedef T CC_FN(_pvec) __attribute__((vector_size(4 * sizeof(T)), aligned(sizeof
 #define GMR MR2
 #include "gemm.inc.c"
 #undef GIND
+#define GINDA
+#define GMR MR
+#include "gemm.inc.c"
+#define GMR MR2
+#include "gemm.inc.c"
+#undef GINDA
 #include "winograd.inc.c"
 
 /* DMR x DNR tile of dot products, kept as PL = min(VL, 4) partial sums:
@@ -888,6 +895,12 @@ const KSET_TYPE KSET = {
 #define GMR MR2
     GEMMI,
 #undef GMR
+#define GMR MR
+    GEMMA,
+#undef GMR
+#define GMR MR2
+    GEMMA,
+#undef GMR
     DOT, AXPY, AXPY_SCATTER, TAPS, DOT_STRIDED, GATHER, PACK2D, TRANSPOSE,
     MAX_UPDATE, MAX_UPDATE_TAP, MAX_TAPS, ADD, GATHER2D, DEINT2D, INT2D, RELU, LEAKY, LEAKY_BWD, SIGMOID, SIGMOID_BWD, TANH_BWD,
     FMA_CHAINS, FMA_PROBE, STREAM_SUM, STREAM_COPY, WINO_SPLIT, WINO_IN, WINO_OUT, WINO_WT,
@@ -908,6 +921,7 @@ const KSET_TYPE KSET = {
 #undef HSUM
 #undef GEMM
 #undef GEMMI
+#undef GEMMA
 #undef DOT
 #undef AXPY
 #undef AXPY_SCATTER
