@@ -1858,8 +1858,9 @@ cdef inline Py_ssize_t _wgrad_slots(const Geom *g, int MR, int NR,
 cdef bint _wgrad_implicit(const Geom *g, const IGeom *q, int MR, int NR,
                           Py_ssize_t esize) noexcept nogil:
     """Whether the direct weight gradient reads its columns in place: not
-    1x1, extra columns at most 1/8 of a row, a copy within IMPLICIT_BYTES
-    (as the forward's rule), and at least 128 output channels per group:
+    1x1, extra columns at most 1/8 of a row, the copy and dout^T each
+    within IMPLICIT_BYTES (as the forward's rule), and at least 128 output
+    channels per group:
     dout^T's rows are padded to NR columns, and fewer channels ran slower
     than the packed paths. Whatever the threads (the slots set the sums).
     Measured, 1 thread, AVX-512, medians of 12, packed -> implicit:
@@ -1870,7 +1871,8 @@ cdef bint _wgrad_implicit(const Geom *g, const IGeom *q, int MR, int NR,
     if _force_wgrad_implicit >= 0:
         return _force_wgrad_implicit == 1
     return (8 * (q.Wq - g.OW) <= q.Wq and q.xqn * esize <= IMPLICIT_BYTES
-            and g.OCg >= 128)
+            and g.OCg >= 128
+            and g.OH * q.Wq * _cdiv(g.OCg, NR) * NR * esize <= IMPLICIT_BYTES)
 
 
 cdef void _wgrad_implicit_task(const void *ks, bint narrow, const Geom *g,
