@@ -231,20 +231,31 @@ static void TAPS(size_t rows, size_t n, size_t ntaps,
         T *yr = y + r * yld;
         size_t i = 0;
 #if VL > 1
-        for (; i + 4 * VL <= n; i += 4 * VL) {
-            VEC a0 = SPLAT(bias), a1 = a0, a2 = a0, a3 = a0;
-            for (size_t t = 0; t < ntaps; t++) {
-                const T *p = xr + off[t] + i;
-                VEC wv = SPLAT(w[t]);
-                a0 += wv * *(const UVEC *)(p);
-                a1 += wv * *(const UVEC *)(p + VL);
-                a2 += wv * *(const UVEC *)(p + 2 * VL);
-                a3 += wv * *(const UVEC *)(p + 3 * VL);
+        /* blocks of 4 vectors (4 FMA chains), the last one moved back to
+         * end at n: it recomputes some outputs, to the same bits (each is
+         * one fixed expression), instead of leaving a tail of single
+         * vectors, each one chain waiting on FMA latency (MobileNet's 112
+         * columns: 7 vectors, 3 of them latency-bound before) */
+        if (n >= 4 * VL) {
+            for (;;) {
+                VEC a0 = SPLAT(bias), a1 = a0, a2 = a0, a3 = a0;
+                for (size_t t = 0; t < ntaps; t++) {
+                    const T *p = xr + off[t] + i;
+                    VEC wv = SPLAT(w[t]);
+                    a0 += wv * *(const UVEC *)(p);
+                    a1 += wv * *(const UVEC *)(p + VL);
+                    a2 += wv * *(const UVEC *)(p + 2 * VL);
+                    a3 += wv * *(const UVEC *)(p + 3 * VL);
+                }
+                *(UVEC *)(yr + i) = a0;
+                *(UVEC *)(yr + i + VL) = a1;
+                *(UVEC *)(yr + i + 2 * VL) = a2;
+                *(UVEC *)(yr + i + 3 * VL) = a3;
+                if (i + 4 * VL >= n)
+                    break;
+                i = i + 8 * VL <= n ? i + 4 * VL : n - 4 * VL;
             }
-            *(UVEC *)(yr + i) = a0;
-            *(UVEC *)(yr + i + VL) = a1;
-            *(UVEC *)(yr + i + 2 * VL) = a2;
-            *(UVEC *)(yr + i + 3 * VL) = a3;
+            continue;
         }
         for (; i + VL <= n; i += VL) {
             VEC a0 = SPLAT(bias);
