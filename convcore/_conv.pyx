@@ -311,17 +311,34 @@ cdef Py_ssize_t _region_size(const Geom *g, Py_ssize_t krows,
     return (nc * ((rows - 1) * g.SH + (g.KH - 1) * g.DH + 1) + 1) * _row_len(g)
 
 
+cdef void _pad_row(const floating *src, const Geom *g, Py_ssize_t Wq,
+                   Py_ssize_t lo, Py_ssize_t hi, floating *tmp, floating *dst,
+                   Py_ssize_t pst) noexcept nogil:
+    """One zero-padded input row (image row src) as its SW column phases:
+    dst[pc * pst + j] = padded column j * SW + pc, j < Wq, the image in
+    padded columns [lo, hi) (lo < hi). A strided row is padded in tmp
+    (SW * Wq), then split (both phases at once for stride 2)."""
+    cdef Py_ssize_t pc, RS = g.SW * Wq
+    cdef floating *row = dst if g.SW == 1 else tmp
+    memset(row, 0, lo * sizeof(floating))
+    k_pack2d(1, hi - lo, src + lo - g.PW, 0, row + lo)  # short rows: no memcpy call
+    memset(row + hi, 0, (RS - hi) * sizeof(floating))
+    if g.SW == 2:
+        k_deint2d(1, Wq, tmp, 0, dst, dst + pst, 0)
+    elif g.SW > 2:
+        for pc in range(g.SW):  # padded columns pc, pc + SW, ...
+            k_gather(Wq, tmp + pc, g.SW, dst + pc * pst)
+
+
 cdef void _pad_region(const floating *img, const Geom *g, const Region *R,
                       floating *xp) noexcept nogil:
     """xp = region R of the image (channel 0 of the group at img), each
     row as its SW column phases (see Region); a strided layer's rows are
     padded in the scratch row after the region, then split."""
-    cdef Py_ssize_t c, r, ih, ph, SW = g.SW, Wq = R.Wq
-    cdef Py_ssize_t RS = SW * Wq
+    cdef Py_ssize_t c, r, ih, RS = g.SW * R.Wq
     cdef Py_ssize_t lo = _imin(g.PW, R.Wp), hi = _imin(R.Wp, g.PW + g.W)
     cdef floating *tmp = xp + R.nc * R.nr * RS
     cdef floating *dst
-    cdef floating *row
     for c in range(R.nc):
         for r in range(R.nr):
             dst = xp + (c * R.nr + r) * RS
@@ -329,16 +346,8 @@ cdef void _pad_region(const floating *img, const Geom *g, const Region *R,
             if ih < 0 or ih >= g.H or hi <= lo:
                 memset(dst, 0, RS * sizeof(floating))
                 continue
-            row = dst if SW == 1 else tmp
-            memset(row, 0, lo * sizeof(floating))
-            k_pack2d(1, hi - lo, img + ((R.c0 + c) * g.H + ih) * g.W + lo - g.PW,
-                     0, row + lo)  # short rows: no memcpy call
-            memset(row + hi, 0, (RS - hi) * sizeof(floating))
-            if SW == 2:
-                k_deint2d(1, Wq, tmp, 0, dst, dst + Wq, 0)
-            elif SW > 2:
-                for ph in range(SW):  # padded columns ph, ph + SW, ...
-                    k_gather(Wq, tmp + ph, SW, dst + ph * Wq)
+            _pad_row(img + ((R.c0 + c) * g.H + ih) * g.W, g, R.Wq, lo, hi,
+                     tmp, dst, R.Wq)
 
 
 cdef void _cols(floating *xp, const Region *R, const Geom *g, Py_ssize_t k0,
@@ -639,14 +648,11 @@ cdef IGeom _igeom(const Geom *g, Py_ssize_t nmb, int MR, int NR,
 cdef void _phase_copy(const floating *img, const Geom *g, const IGeom *q,
                       floating *xq, floating *tmp) noexcept nogil:
     """xq[((c * SH + pr) * SW + pc) * pl + i * Wq + j] = the padded image
-    at (c, i * SH + pr, j * SW + pc), zero outside the image; the slack
-    after it zeroed. Stride-2 rows are padded in tmp (2 * Wq) and split
-    into both column phases at once."""
-    cdef Py_ssize_t c, pr, pc, i, ih, jlo, jhi, lo, hi
-    cdef Py_ssize_t RL = g.SW * q.Wq  # a padded row, all its phases
+    at (c, i * SH + pr, j * SW + pc), zero outside the image (rows by
+    _pad_row, tmp: SW * Wq); the slack after it zeroed."""
+    cdef Py_ssize_t c, pr, pc, i, ih
+    cdef Py_ssize_t lo = _imin(g.PW, g.SW * q.Wq), hi = _imin(g.SW * q.Wq, g.PW + g.W)
     cdef floating *dst
-    lo = _imin(g.PW, RL)
-    hi = _imin(RL, g.PW + g.W)
     for c in range(g.Cg):
         for pr in range(g.SH):
             for i in range(q.Hq):
@@ -655,25 +661,38 @@ cdef void _phase_copy(const floating *img, const Geom *g, const IGeom *q,
                 if ih < 0 or ih >= g.H or hi <= lo:
                     for pc in range(g.SW):
                         memset(dst + pc * q.pl, 0, q.Wq * sizeof(floating))
-                    continue
-                if g.SW == 2:
-                    memset(tmp, 0, lo * sizeof(floating))
-                    memcpy(tmp + lo, img + (c * g.H + ih) * g.W + lo - g.PW,
-                           (hi - lo) * sizeof(floating))
-                    memset(tmp + hi, 0, (RL - hi) * sizeof(floating))
-                    k_deint2d(1, q.Wq, tmp, 0, dst, dst + q.pl, 0)
-                    continue
-                for pc in range(g.SW):
-                    # columns j whose input column j * SW + pc - PW is in the image
-                    jlo = _imin(q.Wq, _cdiv(_imax(0, g.PW - pc), g.SW))
-                    jhi = _imax(jlo, _imin(q.Wq, _cdiv(g.W + g.PW - pc, g.SW)))
-                    memset(dst + pc * q.pl, 0, jlo * sizeof(floating))
-                    _gather(dst + pc * q.pl + jlo,
-                            img + (c * g.H + ih) * g.W + jlo * g.SW + pc - g.PW,
-                            jhi - jlo, g.SW)
-                    memset(dst + pc * q.pl + jhi, 0, (q.Wq - jhi) * sizeof(floating))
+                else:
+                    _pad_row(img + (c * g.H + ih) * g.W, g, q.Wq, lo, hi, tmp,
+                             dst, q.pl)
     c = g.Cg * g.SH * g.SW * q.pl
     memset(xq + c, 0, (q.xqn - c) * sizeof(floating))
+
+
+cdef object _column_offsets(const Geom *g, const IGeom *q, Py_ssize_t n):
+    """offsets[k] (k < n; rows past K repeat the last): where column row k =
+    (c, kh, kw) starts in the phase copy (pixel oh * Wq + ow at + oh * Wq +
+    ow)."""
+    offa = np.empty(n, dtype=np.intp)
+    cdef ptrdiff_t[::1] off = offa
+    cdef Py_ssize_t k, kk, c, r, kh, kw
+    for k in range(n):
+        kk = _imin(k, g.K - 1)
+        c = kk // (g.KH * g.KW)
+        r = kk - c * g.KH * g.KW
+        kh = r // g.KW
+        kw = r - kh * g.KW
+        off[k] = (((c * g.SH + kh * g.DH % g.SH) * g.SW + kw * g.DW % g.SW) * q.pl
+                  + kh * g.DH // g.SH * q.Wq + kw * g.DW // g.SW)
+    return offa
+
+
+cdef inline bint _implicit_fits(const Geom *g, const IGeom *q,
+                                Py_ssize_t esize) noexcept nogil:
+    """Both passes' shared condition for reading columns in place: not 1x1
+    (those are input rows already), the extra columns at most 1/8 of a
+    computed row, one image's phase copy within IMPLICIT_BYTES."""
+    return (not _pointwise(g) and 8 * (q.Wq - g.OW) <= q.Wq
+            and q.xqn * esize <= IMPLICIT_BYTES)
 
 
 cdef void _fwd_implicit_task(const void *ks, bint narrow, const Geom *g,
@@ -729,22 +748,19 @@ def _set_fwd_implicit(value):
     _force_implicit = -1 if value is None else int(bool(value))
 
 
-cdef bint _fwd_implicit(const Geom *g, const IGeom *q, Py_ssize_t xq_bytes,
+cdef bint _fwd_implicit(const Geom *g, const IGeom *q, Py_ssize_t esize,
                         int nt) noexcept nogil:
-    """Whether the direct forward reads its columns in place: not 1x1
-    (those are input rows already), the extra columns at most 1/8 of a
-    computed row (LeNet's 5x5 on 14x14 computes 14 for 10: 3% slower than
-    packing), one image's phase copy within IMPLICIT_BYTES, and at least
-    two (image, group) tasks per thread. Measured, 1 thread, AVX-512:
-    cifar_3x3_c32 and lenet_c1 1.11-1.19x the packed path, the strided
-    resnet layers (C = 3 and 64) 1.00-1.01x. The choice never changes the
-    bits."""
+    """Whether the direct forward reads its columns in place: where
+    _implicit_fits (LeNet's 5x5 on 14x14 computes 14 columns for 10: 3%
+    slower than packing) with at least two (image, group) tasks per thread.
+    Measured, 1 thread, AVX-512: cifar_3x3_c32 and lenet_c1 1.11-1.19x the
+    packed path, the strided resnet layers (C = 3 and 64) 1.00-1.01x. The
+    choice never changes the bits."""
     if _pointwise(g):
         return False
     if _force_implicit >= 0:
         return _force_implicit == 1
-    return (8 * (q.Wq - g.OW) <= q.Wq and xq_bytes <= IMPLICIT_BYTES
-            and g.N * g.G >= 2 * nt)
+    return _implicit_fits(g, q, esize) and g.N * g.G >= 2 * nt
 
 
 def fwd_path(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1,
@@ -769,7 +785,7 @@ def fwd_path(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1,
         MR = MR2
     cdef IGeom q = _igeom(&g, _cdiv(g.OCg, MR), MR, NR, sizeof(float))
     cdef int nt = task_threads(g.N * g.G, _gemm_ns(&g)) if threads is None else threads
-    return "implicit" if _fwd_implicit(&g, &q, q.xqn * sizeof(float), nt) else "packed"
+    return "implicit" if _fwd_implicit(&g, &q, sizeof(float), nt) else "packed"
 
 
 cdef inline double _gemm_ns(const Geom *g) noexcept nogil:
@@ -846,19 +862,10 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     cdef int nt
     cdef Py_ssize_t tiles = _cdiv(g.N * g.P, NR), bt
     cdef IGeom q = _igeom(&g, nmb, MR, NR, sizeof(floating))
-    cdef Py_ssize_t k, c, r, kh, kw
     cdef ptrdiff_t[::1] ko
     nt = task_threads(g.N * g.G, _gemm_ns(&g))
-    if _fwd_implicit(&g, &q, q.xqn * sizeof(floating), nt):
-        koa = np.empty(g.K, dtype=np.intp)
-        ko = koa
-        for k in range(g.K):
-            c = k // (g.KH * g.KW)
-            r = k - c * g.KH * g.KW
-            kh = r // g.KW
-            kw = r - kh * g.KW
-            ko[k] = (((c * g.SH + kh * g.DH % g.SH) * g.SW + kw * g.DW % g.SW) * q.pl
-                     + kh * g.DH // g.SH * q.Wq + kw * g.DW // g.SW)
+    if _fwd_implicit(&g, &q, sizeof(floating), nt):
+        ko = _column_offsets(&g, &q, g.K)
         per = q.xqn + _round_up(nmb * MR * q.ldc) + _round_up(g.SW * q.Wq)
         wsa = np.empty(per * nt + ALIGN, dtype=dtype)
         ws = wsa
@@ -1083,12 +1090,10 @@ cdef inline Py_ssize_t _wphase(const WGeom *g, Py_ssize_t n, Py_ssize_t C,
 cdef inline void _gather(floating *dst, const floating *src, Py_ssize_t n,
                          Py_ssize_t stride) noexcept nogil:
     """dst[i] = src[i * stride], i < n."""
-    cdef Py_ssize_t i
     if stride == 1:
         memcpy(dst, src, n * sizeof(floating))
     else:
-        for i in range(n):
-            dst[i] = src[i * stride]
+        k_gather(n, src, stride, dst)
 
 
 cdef inline void _scatter(floating *dst, const floating *src, Py_ssize_t n,
@@ -1857,10 +1862,9 @@ cdef inline Py_ssize_t _wgrad_slots(const Geom *g, int MR, int NR,
 
 cdef bint _wgrad_implicit(const Geom *g, const IGeom *q, int MR, int NR,
                           Py_ssize_t esize) noexcept nogil:
-    """Whether the direct weight gradient reads its columns in place: not
-    1x1, extra columns at most 1/8 of a row, the copy and dout^T each
-    within IMPLICIT_BYTES (as the forward's rule), and at least 128 output
-    channels per group:
+    """Whether the direct weight gradient reads its columns in place: where
+    _implicit_fits, with dout^T within IMPLICIT_BYTES too and at least 128
+    output channels per group:
     dout^T's rows are padded to NR columns, and fewer channels ran slower
     than the packed paths. Whatever the threads (the slots set the sums).
     Measured, 1 thread, AVX-512, medians of 12, packed -> implicit:
@@ -1870,8 +1874,7 @@ cdef bint _wgrad_implicit(const Geom *g, const IGeom *q, int MR, int NR,
         return False
     if _force_wgrad_implicit >= 0:
         return _force_wgrad_implicit == 1
-    return (8 * (q.Wq - g.OW) <= q.Wq and q.xqn * esize <= IMPLICIT_BYTES
-            and g.OCg >= 128
+    return (_implicit_fits(g, q, esize) and g.OCg >= 128
             and g.OH * q.Wq * _cdiv(g.OCg, NR) * NR * esize <= IMPLICIT_BYTES)
 
 
@@ -1916,16 +1919,7 @@ cdef object _bwd_weights_implicit(const floating[:, :, :, ::1] gout,
         MR = MR2
     cdef Py_ssize_t Kp = _cdiv(g.K, MR) * MR, ldb = _cdiv(g.OCg, NR) * NR
     cdef Py_ssize_t S = _wgrad_slots(g, MR, NR, sizeof(floating))
-    cdef Py_ssize_t k, c, r, kh, kw
-    aoa = np.empty(Kp, dtype=np.intp)  # rows past K repeat the last
-    cdef ptrdiff_t[::1] ao = aoa
-    for k in range(Kp):
-        c = _imin(k, g.K - 1) // (g.KH * g.KW)
-        r = _imin(k, g.K - 1) - c * g.KH * g.KW
-        kh = r // g.KW
-        kw = r - kh * g.KW
-        ao[k] = (((c * g.SH + kh * g.DH % g.SH) * g.SW + kw * g.DW % g.SW) * q.pl
-                 + kh * g.DH // g.SH * q.Wq + kw * g.DW // g.SW)
+    cdef ptrdiff_t[::1] ao = _column_offsets(g, q, Kp)
     parta = np.empty((S, g.G, Kp, ldb), dtype=dtype)
     cdef floating[:, :, :, ::1] part = parta
     cdef Py_ssize_t ntasks = S * g.G
