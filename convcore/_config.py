@@ -127,7 +127,8 @@ def show_config():
           + (f" (CONVCORE_DISABLE_ISA={c['CONVCORE_DISABLE_ISA']})"
              if c["CONVCORE_DISABLE_ISA"] else ""))
     print(f"  kernel set chosen: {c['kernel_set']}: gemm float32 {t['float32']['gemm']}, "
-          f"float64 {t['float64']['gemm']}; dot float32 {t['float32']['dot']}, "
+          f"float64 {t['float64']['gemm']}; pixels float32 {t['float32']['pixels']}, "
+          f"float64 {t['float64']['pixels']}; dot float32 {t['float32']['dot']}, "
           f"float64 {t['float64']['dot']}")
     print(f"  conv algorithm:    {c['conv_algorithm']} (3x3 stride 1: Winograd F(4x4, 3x3) "
           + {"auto": "from 16 input and 16 output channels, direct below",

@@ -6,7 +6,7 @@ from libc.stdint cimport int32_t, int64_t
 cdef extern from "convcore.h" nogil:
     ctypedef struct cc_f32_kernels:
         const char *name
-        int mr, mr2, nr, dmr, dnr, dvl, dpl
+        int mr, mr2, mrh, nr, dmr, dnr, dvl, dpl
         void (*gemm)(size_t k, const float *a, const float *b, size_t ldb,
                      float *c, size_t ldc, const float *bias, int acc) noexcept nogil
         void (*gemm2)(size_t k, const float *a, const float *b, size_t ldb,
@@ -21,6 +21,12 @@ cdef extern from "convcore.h" nogil:
         void (*gemma2)(size_t k, const float *a, const ptrdiff_t *aoff, const float *b,
                        size_t ldb, float *c, size_t ldc, const float *bias,
                        int acc) noexcept nogil
+        void (*gemmp)(size_t k, const float *a, const ptrdiff_t *poff,
+                      const ptrdiff_t *koff, const float *b, float *c, size_t ldc,
+                      const float *bias, int acc) noexcept nogil
+        void (*gemmph)(size_t k, const float *a, const ptrdiff_t *poff,
+                       const ptrdiff_t *koff, const float *b, float *c, size_t ldc,
+                       const float *bias, int acc) noexcept nogil
         void (*dot)(size_t l, const float *a, size_t lda, const float *b,
                     size_t ldb, float *c) noexcept nogil
         void (*axpy)(size_t n, float alpha, const float *x, size_t incx,
@@ -79,7 +85,7 @@ cdef extern from "convcore.h" nogil:
                            float *dw) noexcept nogil
     ctypedef struct cc_f64_kernels:
         const char *name
-        int mr, mr2, nr, dmr, dnr, dvl, dpl
+        int mr, mr2, mrh, nr, dmr, dnr, dvl, dpl
         void (*gemm)(size_t k, const double *a, const double *b, size_t ldb,
                      double *c, size_t ldc, const double *bias, int acc) noexcept nogil
         void (*gemm2)(size_t k, const double *a, const double *b, size_t ldb,
@@ -94,6 +100,12 @@ cdef extern from "convcore.h" nogil:
         void (*gemma2)(size_t k, const double *a, const ptrdiff_t *aoff, const double *b,
                        size_t ldb, double *c, size_t ldc, const double *bias,
                        int acc) noexcept nogil
+        void (*gemmp)(size_t k, const double *a, const ptrdiff_t *poff,
+                      const ptrdiff_t *koff, const double *b, double *c, size_t ldc,
+                      const double *bias, int acc) noexcept nogil
+        void (*gemmph)(size_t k, const double *a, const ptrdiff_t *poff,
+                       const ptrdiff_t *koff, const double *b, double *c, size_t ldc,
+                       const double *bias, int acc) noexcept nogil
         void (*dot)(size_t l, const double *a, size_t lda, const double *b,
                     size_t ldb, double *c) noexcept nogil
         void (*axpy)(size_t n, double alpha, const double *x, size_t incx,

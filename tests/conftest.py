@@ -61,6 +61,17 @@ def fwd_implicit():
 
 
 @pytest.fixture
+def fwd_pixels():
+    """``fwd_pixels(True)``: the direct forward runs pixel rows (output
+    pixels x channels, transposed back) wherever it applies,
+    ``fwd_pixels(False)``: never; the rule after the test."""
+    try:
+        yield _conv._set_fwd_pixels
+    finally:
+        _conv._set_fwd_pixels(None)
+
+
+@pytest.fixture
 def wgrad_implicit():
     """``wgrad_implicit(True)``: the direct weight gradient reads its
     columns in place, ``wgrad_implicit(False)``: never; the rule after the

@@ -215,6 +215,53 @@ def test_conv2d_fwd_implicit_matches_packed_bitwise(kernel_set, fwd_implicit, dt
     assert_matches(got[True], reference("fwd_bias", 2, name, data, kw, dtype)[0], dtype)
 
 
+# pixel rows: in place (no padding, stride 1) and from phase copies, the
+# half-width kernel (few channels) and several full-width channel blocks,
+# a short last block of images, groups, several K slices, one channel
+PIX_CASES = [
+    ("lenet_c3_like", (5, 6, 14, 14), (16, 6, 5, 5), {}),
+    ("pix_stride_pad", (3, 4, 13, 11), (12, 4, 3, 3), dict(stride=2, padding=1)),
+    ("pix_groups", (3, 8, 9, 9), (20, 4, 3, 3), dict(groups=2, padding=1)),
+    ("pix_dilated_inplace", (2, 3, 15, 15), (9, 3, 3, 3), dict(dilation=2)),
+    ("pix_blocks", (2, 5, 10, 10), (70, 5, 3, 3), dict(padding=2)),
+    ("pix_kslices", (3, 40, 8, 8), (16, 40, 2, 2), {}),
+    ("pix_one_channel", (4, 3, 9, 9), (1, 3, 4, 4), {}),
+]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c[0])
+                                  for c in CASES_2D + FWD_CASES + PIX_CASES])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_conv2d_fwd_pixels_matches_packed_bitwise(kernel_set, fwd_pixels, fwd_implicit,
+                                                  dtype, case):
+    """Pixel rows run the same sums in the same order as the packed path,
+    transposed: the same bits, wherever they apply; and the oracle."""
+    name, x_shape, w_shape, kw = case
+    data = case_data(2, name, x_shape, w_shape, kw, dtype)
+    fwd_implicit(False)
+    got = {}
+    for pixels in (False, True):
+        fwd_pixels(pixels)
+        got[pixels] = call(convcore, "fwd_bias", 2, *data, kw)[0]
+    assert np.array_equal(got[True], got[False])
+    assert_matches(got[True], reference("fwd_bias", 2, name, data, kw, dtype)[0], dtype)
+
+
+def test_conv2d_fwd_pixels_threads_bitwise(restore_threads):
+    """The blocks of images depend on the threads, the sums do not."""
+    r = _rng("fwd-pixels")
+    x = r.standard_normal((13, 6, 14, 14)).astype(np.float32)
+    w = r.standard_normal((16, 6, 5, 5)).astype(np.float32)
+    b = r.standard_normal(16).astype(np.float32)
+    outs = []
+    for nt in (1, 2, 3):
+        convcore.set_num_threads(nt)
+        assert _conv.fwd_path(x.shape, w.shape, threads=nt) == "pixels"
+        outs.append(convcore.conv2d(x, w, b))
+    assert all(np.array_equal(outs[0], o) for o in outs[1:])
+    np.testing.assert_allclose(outs[0], ref.conv2d(x, w, b), rtol=1e-4, atol=1e-4)
+
+
 def test_conv2d_fwd_implicit_rule():
     """The rule: where the computed rows waste at most 1/8 (CIFAR's first
     layer, the ResNet stem), not LeNet's 5x5 on 14x14 (10 of 14 columns
@@ -224,7 +271,13 @@ def test_conv2d_fwd_implicit_rule():
         return _conv.fwd_path(x_shape, w_shape, **kw)
     assert rule((64, 3, 32, 32), (32, 3, 3, 3), padding=1, threads=1) == "implicit"
     assert rule((8, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3, threads=2) == "implicit"
-    assert rule((64, 6, 14, 14), (16, 6, 5, 5), threads=1) == "packed"
+    # pixel rows: at most NR output channels (NR = 32 on AVX-512, 16 on
+    # AVX2), where the implicit GEMM does not take it, two images a thread
+    nr = int(_conv.kernel_info()["float32"]["pixels"].split(",")[0].split("x")[1])
+    assert rule((64, 6, 14, 14), (16, 6, 5, 5), threads=1) == "pixels"
+    assert rule((64, 6, 14, 14), (nr, 6, 5, 5), threads=2) == "pixels"
+    assert rule((64, 6, 14, 14), (nr + 1, 6, 5, 5), threads=1) == "packed"
+    assert rule((3, 6, 14, 14), (16, 6, 5, 5), threads=2) == "packed"
     assert rule((8, 64, 56, 56), (64, 64, 1, 1), threads=1) == "packed"
     assert rule((3, 3, 32, 32), (32, 3, 3, 3), padding=1, threads=2) == "packed"
     # a phase copy over IMPLICIT_BYTES

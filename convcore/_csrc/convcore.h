@@ -33,6 +33,13 @@ unsigned cc_cpu_features(void);
  * gemma(k, a, aoff, b, ldb, c, ldc, bias, acc), gemma2: gemm with entry
  *   (l, m) of A at a[aoff[m] + l] (the weight gradient's columns in place).
  *
+ * gemmp(k, a, poff, koff, b, c, ldc, bias, acc): MR x NR tile with rows m
+ *   = output pixels, columns j = output channels,
+ *     c[m*ldc + j] = (acc ? c : bias ? bias[j] : 0)
+ *                    + sum_{l<k} a[poff[m] + koff[l]] * b[l*NR + j]
+ *   (b: k rows of NR packed transposed weights); gemmph the same with MRH
+ *   rows, NR / 2 wide. Per output the same arithmetic in the same order as gemm.
+ *
  * dot(l, a, lda, b, ldb, c): DMR x DNR dot products as DPL partial sums,
  *     c[(m*DNR + j)*DPL + v] += sum over i = v (mod DPL), i < l, of
  *                               a[m*lda + i] * b[j*ldb + i]
@@ -66,7 +73,7 @@ unsigned cc_cpu_features(void);
  */
 typedef struct {
     const char *name;
-    int mr, mr2, nr;
+    int mr, mr2, mrh, nr;
     int dmr, dnr, dvl, dpl;
     void (*gemm)(size_t k, const float *a, const float *b, size_t ldb,
                  float *c, size_t ldc, const float *bias, int acc);
@@ -80,6 +87,12 @@ typedef struct {
                   size_t ldb, float *c, size_t ldc, const float *bias, int acc);
     void (*gemma2)(size_t k, const float *a, const ptrdiff_t *aoff, const float *b,
                    size_t ldb, float *c, size_t ldc, const float *bias, int acc);
+    void (*gemmp)(size_t k, const float *a, const ptrdiff_t *poff,
+                  const ptrdiff_t *koff, const float *b, float *c, size_t ldc,
+                  const float *bias, int acc);
+    void (*gemmph)(size_t k, const float *a, const ptrdiff_t *poff,
+                   const ptrdiff_t *koff, const float *b, float *c, size_t ldc,
+                   const float *bias, int acc);
     void (*dot)(size_t l, const float *a, size_t lda, const float *b,
                 size_t ldb, float *c);
     void (*axpy)(size_t n, float alpha, const float *x, size_t incx, float *y);
@@ -132,7 +145,7 @@ typedef struct {
 
 typedef struct {
     const char *name;
-    int mr, mr2, nr;
+    int mr, mr2, mrh, nr;
     int dmr, dnr, dvl, dpl;
     void (*gemm)(size_t k, const double *a, const double *b, size_t ldb,
                  double *c, size_t ldc, const double *bias, int acc);
@@ -146,6 +159,12 @@ typedef struct {
                   size_t ldb, double *c, size_t ldc, const double *bias, int acc);
     void (*gemma2)(size_t k, const double *a, const ptrdiff_t *aoff, const double *b,
                    size_t ldb, double *c, size_t ldc, const double *bias, int acc);
+    void (*gemmp)(size_t k, const double *a, const ptrdiff_t *poff,
+                  const ptrdiff_t *koff, const double *b, double *c, size_t ldc,
+                  const double *bias, int acc);
+    void (*gemmph)(size_t k, const double *a, const ptrdiff_t *poff,
+                   const ptrdiff_t *koff, const double *b, double *c, size_t ldc,
+                   const double *bias, int acc);
     void (*dot)(size_t l, const double *a, size_t lda, const double *b,
                 size_t ldb, double *c);
     void (*axpy)(size_t n, double alpha, const double *x, size_t incx,

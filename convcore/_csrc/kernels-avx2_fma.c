@@ -10,6 +10,7 @@
 #define VL 8
 #define MR 6
 #define MR2 4
+#define MRH 8
 #define NR 16
 #define DMR 3
 #define DNR 3
@@ -21,6 +22,7 @@
 #define VL 4
 #define MR 6
 #define MR2 4
+#define MRH 8
 #define NR 8
 #define DMR 3
 #define DNR 3

@@ -12,6 +12,7 @@
 #define VL 16
 #define MR 14
 #define MR2 8
+#define MRH 8
 #define NR 32
 #define DMR 4
 #define DNR 6
@@ -23,6 +24,7 @@
 #define VL 8
 #define MR 14
 #define MR2 8
+#define MRH 8
 #define NR 16
 #define DMR 4
 #define DNR 6

@@ -8,6 +8,7 @@
 #define VL 1
 #define MR 4
 #define MR2 2
+#define MRH 4
 #define NR 4
 #define DMR 2
 #define DNR 2
@@ -19,6 +20,7 @@
 #define VL 1
 #define MR 4
 #define MR2 2
+#define MRH 4
 #define NR 4
 #define DMR 2
 #define DNR 2

@@ -26,6 +26,8 @@
 #define GEMM CC_FN(CC_CAT5(_gemm_ukernel, CC_TILE(GMR, NR), , , ))
 #define GEMMI CC_FN(CC_CAT5(_gemmi_ukernel, CC_TILE(GMR, NR), , , ))
 #define GEMMA CC_FN(CC_CAT5(_gemma_ukernel, CC_TILE(GMR, NR), , , ))
+#define GEMMP CC_FN(_gemmp_ukernel)
+#define GEMMPH CC_FN(_gemmph_ukernel)
 #define DOT CC_FN(CC_CAT5(_dot_ukernel, CC_TILE(DMR, DNR), , , ))
 #define AXPY CC_FN(_axpy)
 #define AXPY_SCATTER CC_FN(_axpy_scatter)
@@ -149,6 +151,14 @@ typedef T CC_FN(_pvec) __attribute__((vector_size(4 * sizeof(T)), aligned(sizeof
 #define GMR MR2
 #include "gemm.inc.c"
 #undef GINDA
+#define GNV NV
+#define GMR MR
+#define GEMMP_FN GEMMP
+#include "gemmp.inc.c"
+#define GNV (NV / 2)
+#define GMR MRH
+#define GEMMP_FN GEMMPH
+#include "gemmp.inc.c"
 #include "winograd.inc.c"
 
 /* DMR x DNR tile of dot products, kept as PL = min(VL, 4) partial sums:
@@ -893,7 +903,7 @@ static CC_KEEP_COPY_LOOP void STREAM_COPY(size_t n, const T *restrict x, T *rest
 }
 
 const KSET_TYPE KSET = {
-    CC_STR(ISA), MR, MR2, NR, DMR, DNR, VL, PL,
+    CC_STR(ISA), MR, MR2, MRH, NR, DMR, DNR, VL, PL,
 #define GMR MR
     GEMM,
 #undef GMR
@@ -912,6 +922,7 @@ const KSET_TYPE KSET = {
 #define GMR MR2
     GEMMA,
 #undef GMR
+    GEMMP, GEMMPH,
     DOT, AXPY, AXPY_SCATTER, TAPS, DOT_STRIDED, GATHER, PACK2D, TRANSPOSE,
     MAX_UPDATE, MAX_UPDATE_TAP, MAX_TAPS, ADD, GATHER2D, DEINT2D, INT2D, RELU, LEAKY, LEAKY_BWD, SIGMOID, SIGMOID_BWD, TANH_BWD,
     FMA_CHAINS, FMA_PROBE, STREAM_SUM, STREAM_COPY, WINO_SPLIT, WINO_IN, WINO_OUT, WINO_WT,
@@ -933,6 +944,8 @@ const KSET_TYPE KSET = {
 #undef GEMM
 #undef GEMMI
 #undef GEMMA
+#undef GEMMP
+#undef GEMMPH
 #undef DOT
 #undef AXPY
 #undef AXPY_SCATTER
@@ -975,6 +988,7 @@ const KSET_TYPE KSET = {
 #undef VL
 #undef MR
 #undef MR2
+#undef MRH
 #undef NR
 #undef DMR
 #undef DNR
