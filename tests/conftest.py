@@ -53,11 +53,14 @@ def fast():
 def fwd_implicit():
     """``fwd_implicit(True)``: the direct forward reads its columns in
     place from a phase copy of each image, ``fwd_implicit(False)``: it
-    packs them; the rule after the test."""
+    packs them (pixel rows off, unless the test sets them); the rules after
+    the test."""
+    _conv._set_fwd_pixels(False)
     try:
         yield _conv._set_fwd_implicit
     finally:
         _conv._set_fwd_implicit(None)
+        _conv._set_fwd_pixels(None)
 
 
 @pytest.fixture
@@ -74,20 +77,37 @@ def fwd_pixels():
 @pytest.fixture
 def wgrad_implicit():
     """``wgrad_implicit(True)``: the direct weight gradient reads its
-    columns in place, ``wgrad_implicit(False)``: never; the rule after the
-    test."""
+    columns in place, ``wgrad_implicit(False)``: never (and pixel rows
+    never, unless the test sets them); the rules after the test."""
+    _conv._set_wgrad_pixels(False)
     try:
         yield _conv._set_wgrad_implicit
     finally:
         _conv._set_wgrad_implicit(None)
+        _conv._set_wgrad_pixels(None)
+
+
+@pytest.fixture
+def wgrad_pixels():
+    """``wgrad_pixels(True)``: the direct weight gradient runs pixel rows
+    wherever they apply, ``wgrad_pixels(False)``: never; the rule after the
+    test."""
+    try:
+        yield _conv._set_wgrad_pixels
+    finally:
+        _conv._set_wgrad_pixels(None)
 
 
 @pytest.fixture
 def wgrad():
     """``wgrad(True)``: the weight gradient (direct and Winograd) reduces
-    with the gemm kernel, ``wgrad(False)`` with the dot kernel; the rules
-    after the test."""
+    with the gemm kernel, ``wgrad(False)`` with the dot kernel (neither
+    implicit path); the rules after the test."""
+    _conv._set_wgrad_pixels(False)
+    _conv._set_wgrad_implicit(False)
     try:
         yield _conv._set_wgrad_gemm
     finally:
         _conv._set_wgrad_gemm(None)
+        _conv._set_wgrad_pixels(None)
+        _conv._set_wgrad_implicit(None)

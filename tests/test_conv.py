@@ -318,6 +318,50 @@ def test_conv2d_grad_weight_implicit_bits_and_rule(restore_threads, wgrad_implic
     assert np.array_equal(convcore.conv2d_grad_weight(go[:, :128], x, (128, 4, 3, 3), **kw), few)
 
 
+@pytest.mark.parametrize("case", [pytest.param(c, id=c[0])
+                                  for c in CASES_2D + FWD_CASES + PIX_CASES + WGRAD_CASES])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_conv2d_grad_weight_pixels(kernel_set, wgrad_pixels, dtype, case):
+    """The weight gradient by pixel rows, wherever they apply (at most NR
+    output channels a group; other layers keep their paths), against the
+    oracle."""
+    name, x_shape, w_shape, kw = case
+    wgrad_pixels(True)
+    check_case("grad_weight", 2, name, x_shape, w_shape, kw, dtype)
+
+
+def test_conv2d_grad_weight_pixels_bits_and_rule(restore_threads, wgrad_pixels):
+    """Images go to fixed slots summed in order: the same bits on 1, 2 and
+    3 threads, with more images than slots (11 > 8), padding and groups;
+    and the rule takes LeNet's second layer, not its first (6 channels,
+    K = 25)."""
+    r = _rng("wgrad-pixels")
+    x = r.standard_normal((11, 12, 13, 13)).astype(np.float32)
+    go = r.standard_normal((11, 32, 7, 7)).astype(np.float32)
+    kw = dict(stride=2, padding=1, groups=2)
+    got = []
+    for n in (1, 2, 3):
+        convcore.set_num_threads(n)
+        got.append(convcore.conv2d_grad_weight(go, x, (32, 6, 3, 3), **kw))
+    assert all(np.array_equal(g, got[0]) for g in got[1:])
+    wgrad_pixels(True)
+    assert np.array_equal(convcore.conv2d_grad_weight(go, x, (32, 6, 3, 3), **kw), got[0])
+    wgrad_pixels(False)
+    other = convcore.conv2d_grad_weight(go, x, (32, 6, 3, 3), **kw)
+    assert not np.array_equal(other, got[0])
+    assert_matches(got[0], other.astype(np.float64), np.float32)
+    wgrad_pixels(None)
+    for x_shape, w_shape, pixels in (((64, 6, 14, 14), (16, 6, 5, 5), True),
+                                     ((64, 1, 32, 32), (6, 1, 5, 5), False)):
+        xs = r.standard_normal(x_shape).astype(np.float32)
+        gs = r.standard_normal((x_shape[0], w_shape[0], x_shape[2] - 4,
+                                x_shape[3] - 4)).astype(np.float32)
+        a = convcore.conv2d_grad_weight(gs, xs, w_shape)
+        wgrad_pixels(pixels)
+        assert np.array_equal(convcore.conv2d_grad_weight(gs, xs, w_shape), a)
+        wgrad_pixels(None)
+
+
 def test_conv2d_grad_weight_rule(wgrad):
     """The default rule picks the gemm kernel where it measured faster,
     and both kernels give the same sums (to rounding) there."""
