@@ -2625,24 +2625,31 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
 # input rows, vectorized along the output width, written once. Width stride
 # > 1 goes through strided row primitives instead.
 
-cdef void _pad_into(const floating *src, Py_ssize_t h, Py_ssize_t w,
-                    Py_ssize_t top, Py_ssize_t left, Py_ssize_t Hp,
-                    Py_ssize_t Wp, floating *dst) noexcept nogil:
-    """dst[Hp, Wp]: dst[r, q] = src[r - top, q - left] inside the plane,
-    zeros elsewhere (top, left >= 0; the plane may be cut at bottom/right)."""
-    cdef Py_ssize_t r, ih, lo, hi
-    lo = _imin(left, Wp)
-    hi = _imin(Wp, left + w)
-    for r in range(Hp):
-        ih = r - top
+cdef void _pad_window(const floating *src, Py_ssize_t h, Py_ssize_t w,
+                      Py_ssize_t r0, Py_ssize_t c0, Py_ssize_t nr,
+                      Py_ssize_t nc, floating *dst) noexcept nogil:
+    """dst[nr, nc]: dst[i, j] = src[r0 + i, c0 + j] inside the h x w plane,
+    zeros elsewhere (r0, c0 may be negative: the padding)."""
+    cdef Py_ssize_t i, ih
+    cdef Py_ssize_t lo = _imax(0, _imin(-c0, nc)), hi = _imax(lo, _imin(w - c0, nc))
+    for i in range(nr):
+        ih = r0 + i
         if ih < 0 or ih >= h:
-            memset(dst + r * Wp, 0, Wp * sizeof(floating))
+            memset(dst + i * nc, 0, nc * sizeof(floating))
         else:
-            memset(dst + r * Wp, 0, lo * sizeof(floating))
+            memset(dst + i * nc, 0, lo * sizeof(floating))
             if hi > lo:
-                memcpy(dst + r * Wp + lo, src + ih * w + (lo - left),
+                memcpy(dst + i * nc + lo, src + ih * w + c0 + lo,
                        (hi - lo) * sizeof(floating))
-            memset(dst + r * Wp + hi, 0, (Wp - hi) * sizeof(floating))
+            memset(dst + i * nc + hi, 0, (nc - hi) * sizeof(floating))
+
+
+cdef inline void _pad_into(const floating *src, Py_ssize_t h, Py_ssize_t w,
+                           Py_ssize_t top, Py_ssize_t left, Py_ssize_t Hp,
+                           Py_ssize_t Wp, floating *dst) noexcept nogil:
+    """dst[Hp, Wp]: dst[r, q] = src[r - top, q - left] inside the plane,
+    zeros elsewhere."""
+    _pad_window(src, h, w, -top, -left, Hp, Wp, dst)
 
 
 cdef inline void _pad_plane(const floating *src, const Geom *g,
@@ -2661,26 +2668,120 @@ cdef object _tap_offsets(Py_ssize_t planes, Py_ssize_t plane, Py_ssize_t KH,
                                 dtype=np.intp)
 
 
+cdef enum:
+    # taps (planes x window) a depthwise taps call may have for the split
+    # into an interior read in place and padded borders (more: the whole
+    # plane padded)
+    DW_MAX_TAPS = 64
+
+
+cdef struct TapConv:
+    # out[oh, ow] = bias + sum over planes j, taps (kh, kw) in order of
+    # w[j, kh, kw] * src_j[oh * SH - pt + kh * DH, ow - pl + kw * DW]
+    # (zero outside the h x w source planes, pstride apart)
+    Py_ssize_t h, w, pt, pl, KH, KW, DH, DW, SH, OH, OW, planes, pstride
+
+
+cdef bint _tc_split(const TapConv *tc, Py_ssize_t *oh0, Py_ssize_t *oh1,
+                    Py_ssize_t *ow0, Py_ssize_t *ow1) noexcept nogil:
+    """The interior [oh0, oh1) x [ow0, ow1): every tap inside the source.
+    False where there is none or there are too many taps."""
+    cdef Py_ssize_t last = tc.h - 1 + tc.pt - (tc.KH - 1) * tc.DH
+    oh0[0] = _cdiv(tc.pt, tc.SH) if tc.pt > 0 else 0
+    oh1[0] = _imin(tc.OH, last // tc.SH + 1) if last >= 0 else 0
+    ow0[0] = _imax(tc.pl, 0)
+    ow1[0] = _imin(tc.OW, tc.w + tc.pl - (tc.KW - 1) * tc.DW)
+    return (tc.planes * tc.KH * tc.KW <= DW_MAX_TAPS
+            and oh1[0] > oh0[0] and ow1[0] > ow0[0])
+
+
+cdef void _tc_taps(const TapConv *tc, const floating *src, Py_ssize_t ld,
+                   Py_ssize_t rowld, Py_ssize_t pst, const floating *wts,
+                   floating bias, Py_ssize_t ra, Py_ssize_t rb,
+                   Py_ssize_t ca, Py_ssize_t cb, floating *out) noexcept nogil:
+    """Outputs [ra, rb) x [ca, cb) by one taps call on planes pst apart
+    whose rows are ld apart, src at the region's first window."""
+    cdef ptrdiff_t off[DW_MAX_TAPS]
+    cdef Py_ssize_t j, kh, kw, KK = tc.KH * tc.KW
+    for j in range(tc.planes):
+        for kh in range(tc.KH):
+            for kw in range(tc.KW):
+                off[j * KK + kh * tc.KW + kw] = j * pst + kh * tc.DH * ld + kw * tc.DW
+    k_taps(rb - ra, cb - ca, tc.planes * KK, off, wts, src, rowld, bias,
+           out + ra * tc.OW + ca, tc.OW)
+
+
+cdef void _tc_border(const TapConv *tc, const floating *src,
+                     const floating *wts, floating bias, Py_ssize_t ra,
+                     Py_ssize_t rb, Py_ssize_t ca, Py_ssize_t cb,
+                     floating *out, floating *buf) noexcept nogil:
+    """Outputs [ra, rb) x [ca, cb) from their windows of the padded planes
+    (built in buf): the same taps in the same order as from whole padded
+    planes, so the same bits."""
+    if rb <= ra or cb <= ca:
+        return
+    cdef Py_ssize_t nr = (rb - ra - 1) * tc.SH + (tc.KH - 1) * tc.DH + 1
+    cdef Py_ssize_t nc = cb - ca - 1 + (tc.KW - 1) * tc.DW + 1, j
+    for j in range(tc.planes):
+        _pad_window(src + j * tc.pstride, tc.h, tc.w, ra * tc.SH - tc.pt,
+                    ca - tc.pl, nr, nc, buf + j * nr * nc)
+    _tc_taps(tc, buf, nc, tc.SH * nc, nr * nc, wts, bias, ra, rb, ca, cb, out)
+
+
+cdef bint _tc_run(const TapConv *tc, const floating *src, const floating *wts,
+                  floating bias, floating *out, floating *buf) noexcept nogil:
+    """The whole output, its interior read in place from the source planes
+    and the four borders from padded windows (buf: room for the planes
+    padded whole); False (nothing done) where _tc_split finds no interior:
+    the caller pads the planes whole."""
+    cdef Py_ssize_t oh0, oh1, ow0, ow1
+    if not _tc_split(tc, &oh0, &oh1, &ow0, &ow1):
+        return False
+    _tc_taps(tc, src + (oh0 * tc.SH - tc.pt) * tc.w + ow0 - tc.pl, tc.w,
+             tc.SH * tc.w, tc.pstride, wts, bias, oh0, oh1, ow0, ow1, out)
+    _tc_border(tc, src, wts, bias, 0, oh0, 0, tc.OW, out, buf)
+    _tc_border(tc, src, wts, bias, oh1, tc.OH, 0, tc.OW, out, buf)
+    _tc_border(tc, src, wts, bias, oh0, oh1, 0, ow0, out, buf)
+    _tc_border(tc, src, wts, bias, oh0, oh1, ow1, tc.OW, out, buf)
+    return True
+
+
 cdef void _dw_fwd_task(const Geom *g, Py_ssize_t t,
                        const floating *x, const floating *w,
                        const floating *bias, const ptrdiff_t *off,
                        floating *out, floating *pad) noexcept nogil:
+    """Plane t = (n, c): stride-1-wide rows by _tc_run where it finds an
+    interior; else the whole plane padded (SW > 1: the strided rows by
+    axpy)."""
     cdef Py_ssize_t n = t // g.C, c = t - n * g.C
     cdef Py_ssize_t Wp = _pad_w(g), mult = g.OCg, KK = g.KH * g.KW
     cdef Py_ssize_t j, oc, oh, kh, kw, i
     cdef floating *orow
     cdef const floating *wk
-    _pad_plane(x + (n * g.C + c) * g.H * g.W, g, pad)
+    cdef const floating *plane = x + (n * g.C + c) * g.H * g.W
+    cdef floating *outn = out + n * g.OC * g.OH * g.OW
+    cdef TapConv tc = TapConv(g.H, g.W, g.PH, g.PW, g.KH, g.KW, g.DH, g.DW,
+                              g.SH, g.OH, g.OW, 1, 0)
+    if g.SW == 1:
+        for j in range(mult):
+            oc = c * mult + j
+            if not _tc_run(&tc, plane, w + oc * KK,
+                           0 if bias == NULL else bias[oc],
+                           outn + oc * g.OH * g.OW, pad):
+                break
+        else:
+            return
+    _pad_plane(plane, g, pad)
     for j in range(mult):
         oc = c * mult + j
         wk = w + oc * KK
         if g.SW == 1:
             k_taps(g.OH, g.OW, KK, off, wk, pad, g.SH * Wp,
                    0 if bias == NULL else bias[oc],
-                   out + (n * g.OC + oc) * g.OH * g.OW, g.OW)
+                   outn + oc * g.OH * g.OW, g.OW)
             continue
         for oh in range(g.OH):
-            orow = out + ((n * g.OC + oc) * g.OH + oh) * g.OW
+            orow = outn + (oc * g.OH + oh) * g.OW
             for i in range(g.OW):
                 orow[i] = 0 if bias == NULL else bias[oc]
             for kh in range(g.KH):
@@ -2702,6 +2803,7 @@ cdef void _dw_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w
                                             _pad_w(g))
     cdef Py_ssize_t ntasks = g.N * g.C
     cdef int nt = task_threads(ntasks, _dw_ns(g))
+    # the whole padded plane: room for any border window too
     cdef Py_ssize_t per = _round_up(_pad_h(g) * _pad_w(g))
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
@@ -2733,11 +2835,18 @@ cdef void _dw_bwd_data_task(const Geom *g, Py_ssize_t t,
     cdef const floating *grow
     cdef const floating *wk
     cdef floating *dst = gin + (n * g.C + c) * g.H * g.W
+    cdef TapConv tc
     if _dw_bwd_as_conv(g):
         # gin[ih, iw] = sum_j,kh,kw w[j, kh, kw] gout_j[ih + PH - kh*DH, ...]:
         # each gout_j padded by (K-1)*D - P on top/left (cut or zeros at
         # the bottom/right), all mult of them summed by one taps call with
         # the kernels flipped
+        tc = TapConv(g.OH, g.OW, (g.KH - 1) * g.DH - g.PH,
+                     (g.KW - 1) * g.DW - g.PW, g.KH, g.KW, g.DH, g.DW, 1,
+                     g.H, g.W, mult, g.OH * g.OW)
+        if _tc_run(&tc, gout + (n * g.OC + c * mult) * g.OH * g.OW,
+                   wflip + c * mult * KK, 0, dst, pad):
+            return
         Hp = g.H + (g.KH - 1) * g.DH
         Wp = g.W + (g.KW - 1) * g.DW
         for j in range(mult):
