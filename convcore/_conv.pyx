@@ -2326,9 +2326,10 @@ cdef void _pack_gout(const floating *gout, const Geom *g, Py_ssize_t mp,
 
 
 cdef void _hsum_tile(const floating *v, int DMR, int DNR, int DPL,
-                     floating *c, Py_ssize_t ldc) noexcept nogil:
-    """c[m*ldc + j] += the DPL partials of tile entry (m, j), added in
-    order (a fixed order: the bits never depend on the threads)."""
+                     floating *c, Py_ssize_t ldc, bint add=True) noexcept nogil:
+    """c[m*ldc + j] += (or, not add: =) the DPL partials of tile entry
+    (m, j), added in order (a fixed order: the bits never depend on the
+    threads)."""
     cdef Py_ssize_t m, j, i
     cdef floating acc
     for m in range(DMR):
@@ -2336,7 +2337,10 @@ cdef void _hsum_tile(const floating *v, int DMR, int DNR, int DPL,
             acc = 0
             for i in range(DPL):
                 acc = acc + v[(m * DNR + j) * DPL + i]
-            c[m * ldc + j] += acc
+            if add:
+                c[m * ldc + j] += acc
+            else:
+                c[m * ldc + j] = acc
 
 
 cdef void _wino_gout_block(const void *ks, const WGeom *g, Py_ssize_t q0,
@@ -2445,7 +2449,9 @@ cdef _wino_wgrad(const floating[:, :, :, ::1] gout,
     # V, D: the block's transforms (rows past C and OC stay zero); dU; for
     # the gemm kernel also V^T, VT[xi][t][c]
     cdef Py_ssize_t xt = g.NB * cs + ALIGN if use_gemm else 0
-    wsa = np.zeros(36 * (g.xv + g.xm + xd + xt) + 2 * ALIGN, dtype=dtype)
+    # (not np.zeros: 4.6 MB zeroed a call on batch1_3x3_56, serially, where
+    # only the rows past C and OC need it; the first block sets dU)
+    wsa = np.empty(36 * (g.xv + g.xm + xd + xt) + 2 * ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
     cdef floating *V = &ws[0] + _aligned_offset(ws)
     cdef floating *D = V + 36 * g.xv
@@ -2465,11 +2471,15 @@ cdef _wino_wgrad(const floating[:, :, :, ::1] gout,
     cdef floating *v
     cdef floating *dp
     cdef bint redo
+    for xi in range(36):
+        memset(V + xi * g.xv + g.C * g.NB, 0, (cp - g.C) * g.NB * sizeof(floating))
     for oc0 in range(0, g.OC, occ):
         oc1 = _imin(g.OC, oc0 + occ)
         nob = _cdiv(oc1 - oc0, RM)
-        if oc0 > 0 and not use_gemm:  # the dot kernel adds into dU
-            memset(dU, 0, 36 * xd * sizeof(floating))
+        for xi in range(36):
+            memset(D + xi * g.xm + (oc1 - oc0) * g.NB, 0,
+                   (mp - (oc1 - oc0)) * g.NB * sizeof(floating))
+
         for b in range(nbk):
             q0 = b * g.NB
             nbt = _imin(g.NB, g.T - q0)
@@ -2519,7 +2529,8 @@ cdef _wino_wgrad(const floating[:, :, :, ::1] gout,
                         _dot(ks, npad, D + xi * g.xm + ob * RM * g.NB, g.NB,
                              V + xi * g.xv + jb * RN * g.NB, g.NB, v)
                         _hsum_tile(v, DMR, DNR, DPL,
-                                   dU + xi * xd + ob * RM * cs + jb * RN, cs)
+                                   dU + xi * xd + ob * RM * cs + jb * RN, cs,
+                                   b > 0)
         with nogil:
             for oc in prange(oc0, oc1, num_threads=nt, schedule='static'):
                 if floating is float:
