@@ -1748,8 +1748,9 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
                     Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t ph, Py_ssize_t pw,
                     Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups,
                     dict packed=None):
-    """gin = conv_transpose(gout, w); gin is (N, C, H, W), zeroed by the
-    caller (the direct path adds into it, Winograd overwrites it).
+    """gin = conv_transpose(gout, w); gin is (N, C, H, W), fully
+    overwritten (the direct path zeroes it, then adds into it; Winograd and
+    the depthwise taps write every pixel).
 
     `packed`: optional dict the caller keeps for one version of `w` (cleared
     when w changes); packed layouts are kept there under a key naming the
@@ -1767,6 +1768,8 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
         _wino_conv(gout, w, None, gin, 2 * g.DH - g.PH, 2 * g.DW - g.PW,
                    g.DH, g.DW, True, packed)
         return
+    with nogil:
+        memset(&gin[0, 0, 0, 0], 0, g.N * g.C * g.H * g.W * sizeof(floating))
     cdef const void *ks = _kset(<floating>0)
     cdef int MR, MR2, NR, dmr, dnr, dvl, dpl
     _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &dvl, &dpl, floating is float)
@@ -2880,7 +2883,8 @@ cdef void _dw_bwd_data_task(const Geom *g, Py_ssize_t t,
                     k_axpy_scatter(g.OW, wk[kh * g.KW + kw], grow,
                                   pad + (oh * g.SH + kh * g.DH) * Wp
                                   + kw * g.DW, g.SW)
-    # crop the padding back off; input pixels no window reaches stay 0
+    # crop the padding back off; input pixels no window reaches are 0
+    memset(dst, 0, g.H * g.W * sizeof(floating))
     lo = _imin(g.PW, Wp)
     hi = _imin(Wp, g.PW + g.W)
     for ih in range(g.H):

@@ -115,7 +115,7 @@ def _forward(fn, nd, input, weight, bias, stride, padding, dilation, groups,
 
 
 def _grad_input(cv, go, w, packed=None):
-    gin = np.zeros(cv.x_shape, dtype=cv.dtype)
+    gin = (np.empty if go.size else np.zeros)(cv.x_shape, dtype=cv.dtype)
     if gin.size and go.size:
         _conv.conv2d_bwd_data(cv.prep(go, cv.out_shape), cv.prep(w, cv.w_shape),
                               gin, *cv.args, packed)

@@ -362,6 +362,28 @@ def test_conv2d_grad_weight_pixels_bits_and_rule(restore_threads, wgrad_pixels):
         wgrad_pixels(None)
 
 
+@pytest.mark.parametrize("x_shape,w_shape,s,p,d,groups", [
+    ((2, 5, 9, 8), (7, 5, 3, 3), 2, 1, 1, 1),        # direct, strided
+    ((1, 16, 10, 10), (16, 16, 3, 3), 1, 1, 1, 1),   # Winograd
+    ((2, 4, 11, 12), (4, 1, 3, 3), 1, 1, 1, 4),      # depthwise taps
+    ((1, 3, 10, 10), (6, 1, 3, 3), 2, 1, 1, 3),      # depthwise, strided
+    ((1, 2, 4, 5), (4, 1, 2, 3), 1, 3, 1, 2),        # depthwise, padding past the kernel
+])
+def test_conv2d_bwd_data_overwrites_its_output(x_shape, w_shape, s, p, d, groups):
+    """The driver writes every input-gradient pixel: an output full of NaN
+    comes back equal to the oracle on every path."""
+    r = _rng("bwd-data-overwrite")
+    x = r.standard_normal(x_shape).astype(np.float32)
+    w = r.standard_normal(w_shape).astype(np.float32)
+    go = r.standard_normal(ref.conv2d(x, w, None, stride=s, padding=p, dilation=d,
+                                      groups=groups).shape).astype(np.float32)
+    gin = np.full(x_shape, np.nan, dtype=np.float32)
+    _conv.conv2d_bwd_data(go, w, gin, s, s, p, p, d, d, groups)
+    want = ref.conv2d_grad_input(go, w, x_shape, stride=s, padding=p, dilation=d,
+                                 groups=groups)
+    assert_matches(gin, want, np.float32)
+
+
 def test_conv2d_grad_weight_rule(wgrad):
     """The default rule picks the gemm kernel where it measured faster,
     and both kernels give the same sums (to rounding) there."""
