@@ -1749,8 +1749,8 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
                     Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t groups,
                     dict packed=None):
     """gin = conv_transpose(gout, w); gin is (N, C, H, W), fully
-    overwritten (the direct path zeroes it, then adds into it; Winograd and
-    the depthwise taps write every pixel).
+    overwritten (the direct path writes what its windows reach and zeroes
+    the rest; Winograd and the depthwise taps write every pixel).
 
     `packed`: optional dict the caller keeps for one version of `w` (cleared
     when w changes); packed layouts are kept there under a key naming the
@@ -1768,8 +1768,10 @@ def conv2d_bwd_data(const floating[:, :, :, ::1] gout,
         _wino_conv(gout, w, None, gin, 2 * g.DH - g.PH, 2 * g.DW - g.PW,
                    g.DH, g.DW, True, packed)
         return
-    with nogil:
-        memset(&gin[0, 0, 0, 0], 0, g.N * g.C * g.H * g.W * sizeof(floating))
+    if _pad_h(&g) < g.PH + g.H or _pad_w(&g) < g.PW + g.W:
+        # the tasks crop their windows' reach into gin: zero what it misses
+        with nogil:
+            memset(&gin[0, 0, 0, 0], 0, g.N * g.C * g.H * g.W * sizeof(floating))
     cdef const void *ks = _kset(<floating>0)
     cdef int MR, MR2, NR, dmr, dnr, dvl, dpl
     _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &dvl, &dpl, floating is float)

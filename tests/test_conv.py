@@ -364,6 +364,8 @@ def test_conv2d_grad_weight_pixels_bits_and_rule(restore_threads, wgrad_pixels):
 
 @pytest.mark.parametrize("x_shape,w_shape,s,p,d,groups", [
     ((2, 5, 9, 8), (7, 5, 3, 3), 2, 1, 1, 1),        # direct, strided
+    ((1, 3, 10, 11), (4, 3, 3, 3), 3, 0, 1, 1),      # direct, rows no window reaches
+    ((2, 6, 7, 7), (5, 6, 1, 1), 1, 0, 1, 1),        # direct, 1x1
     ((1, 16, 10, 10), (16, 16, 3, 3), 1, 1, 1, 1),   # Winograd
     ((2, 4, 11, 12), (4, 1, 3, 3), 1, 1, 1, 4),      # depthwise taps
     ((1, 3, 10, 10), (6, 1, 3, 3), 2, 1, 1, 3),      # depthwise, strided
