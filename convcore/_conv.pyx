@@ -2164,13 +2164,16 @@ cdef object _bwd_weights_implicit(const floating[:, :, :, ::1] gout,
 
 
 # ------------------------------------ weight gradient, pixel rows --
-# For at most NR output channels a group: dW^T[K, OCg] by the forward's
-# pixel-rows ukernel with the roles of its two offset tables swapped (its
-# rows are taps, at their column offsets; its k runs over the image's real
-# pixels, at theirs; b = dout^T, a row per output pixel): no extra columns
-# and one channel block, MRH x NR / 2 for few channels. Images go to the
-# implicit GEMM's fixed slots: the bits never depend on the threads.
+# dW^T[K, OCg] by the forward's pixel-rows ukernel with the roles of its two
+# offset tables swapped (its rows are taps, at their column offsets; its k
+# runs over the image's real pixels, at theirs; b = dout^T, a row per output
+# pixel): no extra columns; channel blocks NR wide, or MRH x NR / 2 for few
+# channels. Images go to the implicit GEMM's fixed slots: the bits never
+# depend on the threads.
 cdef int _force_wgrad_pixels = -1
+cdef enum:
+    # pixels of an image a weight-gradient step takes (its dout^T rows)
+    WGRAD_PIX_CHUNK = 1024
 
 
 def _set_wgrad_pixels(value):
@@ -2182,20 +2185,22 @@ def _set_wgrad_pixels(value):
 
 
 cdef bint _wgrad_pixels(const Geom *g, const IGeom *q, int NR,
-                        Py_ssize_t esize) noexcept nogil:
+                        Py_ssize_t esize, bint implicit) noexcept nogil:
     """Whether the direct weight gradient runs pixel rows: where they
-    apply (_pixels_apply) with at most NR output channels a group (one
-    channel block); by the rule, at least NR / 4 (the vectors at least half
-    full) and K >= 32. Whatever the threads (the slots set the sums).
-    Measured, 1 thread, AVX-512, medians of 21, against the rule's other
-    paths: lenet_c3 1.8x, 5x5 and 7x7 layers with 8-32 channels on 14x14 to
-    32x32 1.07-1.8x, resnet-like 3x3 stride 2 with 16 channels 1.34x;
-    lenet_c1 (6 channels, K = 25) 0.78x, cifar_3x3_c32 (K = 27) 0.96x."""
-    if not _pixels_apply(g, q, esize) or g.OCg > NR:
+    apply (_pixels_apply); by the rule, where the implicit GEMM does not
+    take the layer (`implicit`: its rule's answer), with at least NR / 4
+    output channels a group (the vectors at least half full) and K >= 32.
+    Whatever the threads (the slots set the sums). Measured, 1 thread,
+    AVX-512, medians of 21, against the rule's other paths: lenet_c3 1.8x,
+    resnet_stem_7x7s2 1.09-1.13x, 5x5 and 7x7 layers with 8-96 channels
+    1.07-1.8x, 3x3 stride-2 layers with 16 and 64 channels 1.28-1.34x;
+    lenet_c1 (6 channels, K = 25) 0.78x, cifar_3x3_c32 (K = 27) 0.96x;
+    against the implicit GEMM (resnet_3x3s2_56) 1.00x."""
+    if not _pixels_apply(g, q, esize):
         return False
     if _force_wgrad_pixels >= 0:
         return _force_wgrad_pixels == 1
-    return 4 * g.OCg >= NR and g.K >= 32
+    return not implicit and 4 * g.OCg >= NR and g.K >= 32
 
 
 cdef void _wgrad_pix_task(const void *ks, const Geom *g, const IGeom *q,
@@ -2205,12 +2210,16 @@ cdef void _wgrad_pix_task(const void *ks, const Geom *g, const IGeom *q,
                           const ptrdiff_t *poff, floating *part, floating *xq,
                           floating *gt, floating *tmp) noexcept nogil:
     """Slot s = t // G, group gi = t % G: images s, s + S, ... summed into
-    part (Kp rows x width): per image its phase copy (or x itself) and
-    dout^T (gt: P rows x width, zero past OCg), then every MR-tap block over
-    the image's pixels."""
-    cdef Py_ssize_t s = t // g.G, gi = t - s * g.G, n, kb
+    part (Kp rows x ocp): per image its phase copy (or x itself), then
+    chunk by chunk of its pixels (WGRAD_PIX_CHUNK, in order: the same sums
+    whatever the chunking) dout^T (gt: a width-wide block of chunk rows per
+    channel block, zero past OCg) and every MR-tap block against every
+    channel block."""
+    cdef Py_ssize_t s = t // g.G, gi = t - s * g.G, n, kb, ob, p0, npc, w
+    cdef Py_ssize_t pc = _imin(g.P, WGRAD_PIX_CHUNK)
     cdef const floating *xi
-    memset(gt, 0, g.P * pg.width * sizeof(floating))
+    cdef bint first = True
+    memset(gt, 0, pg.nob * pc * pg.width * sizeof(floating))
     n = s
     while n < g.N:
         if pg.inplace:
@@ -2218,11 +2227,21 @@ cdef void _wgrad_pix_task(const void *ks, const Geom *g, const IGeom *q,
         else:
             _phase_copy(x + (n * g.C + gi * g.Cg) * g.H * g.W, g, q, xq, tmp)
             xi = xq
-        _transpose(gout + (n * g.OC + gi * g.OCg) * g.P, g.P, g.OCg, g.P, gt,
-                   pg.width)
-        for kb in range(Kp // pg.mr):
-            _gemmp(ks, pg.half, g.P, xi, koff + kb * pg.mr, poff, gt,
-                   part + kb * pg.mr * pg.width, pg.width, NULL, n != s)
+        p0 = 0
+        while p0 < g.P:
+            npc = _imin(pc, g.P - p0)
+            for ob in range(pg.nob):
+                w = _imin(pg.width, g.OCg - ob * pg.width)
+                _transpose(gout + (n * g.OC + gi * g.OCg + ob * pg.width) * g.P + p0,
+                           g.P, w, npc, gt + ob * pc * pg.width, pg.width)
+            for kb in range(Kp // pg.mr):
+                for ob in range(pg.nob):
+                    _gemmp(ks, pg.half, npc, xi, koff + kb * pg.mr, poff + p0,
+                           gt + ob * pc * pg.width,
+                           part + kb * pg.mr * pg.ocp + ob * pg.width, pg.ocp,
+                           NULL, not first)
+            first = False
+            p0 += pc
         n += S
 
 
@@ -2235,7 +2254,7 @@ cdef object _bwd_weights_pixels(const floating[:, :, :, ::1] gout,
     cdef PGeom pg = _pgeom(g, q, ks, MR, NR, sizeof(floating), 1)
     cdef Py_ssize_t Kp = _cdiv(g.K, pg.mr) * pg.mr
     cdef Py_ssize_t S = _imax(1, _imin(_imin(g.N, WGRAD_SLOTS), WGRAD_PART_BYTES
-                                       // (g.G * Kp * pg.width * sizeof(floating))))
+                                       // (g.G * Kp * pg.ocp * sizeof(floating))))
     cdef ptrdiff_t[::1] ko = _column_offsets(g, q, Kp)
     poa = np.empty(g.P, dtype=np.intp)
     cdef ptrdiff_t[::1] po = poa
@@ -2243,12 +2262,12 @@ cdef object _bwd_weights_pixels(const floating[:, :, :, ::1] gout,
     for oh in range(g.OH):
         for ow in range(g.OW):
             po[oh * g.OW + ow] = oh * q.Wq + ow
-    parta = np.empty((S, g.G, Kp, pg.width), dtype=dtype)
+    parta = np.empty((S, g.G, Kp, pg.ocp), dtype=dtype)
     cdef floating[:, :, :, ::1] part = parta
     cdef Py_ssize_t ntasks = S * g.G, t
     cdef int nt = task_threads(ntasks, _gemm_ns(g))
     cdef Py_ssize_t nxq = 0 if pg.inplace else q.xqn
-    cdef Py_ssize_t gtn = _round_up(g.P * pg.width)
+    cdef Py_ssize_t gtn = _round_up(pg.nob * _imin(g.P, WGRAD_PIX_CHUNK) * pg.width)
     cdef Py_ssize_t per = nxq + gtn + _round_up(g.SW * q.Wq)
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
@@ -2261,7 +2280,7 @@ cdef object _bwd_weights_pixels(const floating[:, :, :, ::1] gout,
                             &x[0, 0, 0, 0], &ko[0], &po[0],
                             &part[t // g.G, t % g.G, 0, 0], buf, buf + nxq,
                             buf + nxq + gtn)
-    gw = parta[0] if S == 1 else parta.sum(axis=0)  # (G, Kp, width), in order
+    gw = parta[0] if S == 1 else parta.sum(axis=0)  # (G, Kp, ocp), in order
     gw = np.ascontiguousarray(gw[:, :g.K, :g.OCg].transpose(0, 2, 1))
     return gw.reshape(weight_shape)
 
@@ -2568,9 +2587,10 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
     cdef int MR, MR2, NR, DMR, DNR, DVL, DPL
     _tile_dims(ks, &MR, &MR2, &NR, &DMR, &DNR, &DVL, &DPL, floating is float)
     cdef IGeom iq = _igeom(&g, 1, MR, NR, sizeof(floating))
-    if _wgrad_pixels(&g, &iq, NR, sizeof(floating)):
+    cdef bint implicit = _wgrad_implicit(&g, &iq, MR, NR, sizeof(floating))
+    if _wgrad_pixels(&g, &iq, NR, sizeof(floating), implicit):
         return _bwd_weights_pixels(gout, x, weight_shape, &g, &iq, ks, MR, NR)
-    if _wgrad_implicit(&g, &iq, MR, NR, sizeof(floating)):
+    if implicit:
         return _bwd_weights_implicit(gout, x, weight_shape, &g, &iq, ks, MR,
                                      MR2, NR, DVL)
     if _wgrad_gemm == 1 or (_wgrad_gemm < 0 and _direct_wgrad_gemm(&g)):

@@ -226,6 +226,7 @@ PIX_CASES = [
     ("pix_blocks", (2, 5, 10, 10), (70, 5, 3, 3), dict(padding=2)),
     ("pix_kslices", (3, 40, 8, 8), (16, 40, 2, 2), {}),
     ("pix_one_channel", (4, 3, 9, 9), (1, 3, 4, 4), {}),
+    ("pix_chunks", (2, 2, 70, 70), (40, 2, 3, 3), dict(stride=2)),
 ]
 
 
@@ -333,8 +334,9 @@ def test_conv2d_grad_weight_pixels(kernel_set, wgrad_pixels, dtype, case):
 def test_conv2d_grad_weight_pixels_bits_and_rule(restore_threads, wgrad_pixels):
     """Images go to fixed slots summed in order: the same bits on 1, 2 and
     3 threads, with more images than slots (11 > 8), padding and groups;
-    and the rule takes LeNet's second layer, not its first (6 channels,
-    K = 25)."""
+    and the rule takes LeNet's second layer and a stem-like 7x7 stride-2
+    layer (64 channels, several chunks of pixels and channel blocks), not
+    LeNet's first (6 channels, K = 25)."""
     r = _rng("wgrad-pixels")
     x = r.standard_normal((11, 12, 13, 13)).astype(np.float32)
     go = r.standard_normal((11, 32, 7, 7)).astype(np.float32)
@@ -351,14 +353,18 @@ def test_conv2d_grad_weight_pixels_bits_and_rule(restore_threads, wgrad_pixels):
     assert not np.array_equal(other, got[0])
     assert_matches(got[0], other.astype(np.float64), np.float32)
     wgrad_pixels(None)
-    for x_shape, w_shape, pixels in (((64, 6, 14, 14), (16, 6, 5, 5), True),
-                                     ((64, 1, 32, 32), (6, 1, 5, 5), False)):
+    for x_shape, w_shape, kw, pixels in (
+            ((64, 6, 14, 14), (16, 6, 5, 5), {}, True),
+            ((2, 3, 70, 70), (64, 3, 7, 7), dict(stride=2, padding=3), True),
+            ((64, 1, 32, 32), (6, 1, 5, 5), {}, False)):
         xs = r.standard_normal(x_shape).astype(np.float32)
-        gs = r.standard_normal((x_shape[0], w_shape[0], x_shape[2] - 4,
-                                x_shape[3] - 4)).astype(np.float32)
-        a = convcore.conv2d_grad_weight(gs, xs, w_shape)
+        ys = ref.conv2d(xs, r.standard_normal(w_shape), None, **kw)
+        gs = r.standard_normal(ys.shape).astype(np.float32)
+        a = convcore.conv2d_grad_weight(gs, xs, w_shape, **kw)
         wgrad_pixels(pixels)
-        assert np.array_equal(convcore.conv2d_grad_weight(gs, xs, w_shape), a)
+        assert np.array_equal(convcore.conv2d_grad_weight(gs, xs, w_shape, **kw), a)
+        wgrad_pixels(not pixels)
+        assert not np.array_equal(convcore.conv2d_grad_weight(gs, xs, w_shape, **kw), a)
         wgrad_pixels(None)
 
 
