@@ -777,6 +777,7 @@ cdef bint _fwd_implicit(const Geom *g, const IGeom *q, Py_ssize_t esize,
 cdef enum:
     # bytes of a task's phase copies and transposed sums (a quarter of L2)
     PIX_TASK_BYTES = 256 * 1024
+    PIX_CHUNK = 1024  # pixels whose transposed sums a task holds at once
     MAX_MR = 32  # the most rows of a kernel set's tile
 
 
@@ -803,7 +804,7 @@ cdef struct PGeom:
     int mr                       # its rows (pixels a tile)
     Py_ssize_t width, nob, ocp   # channel block width, blocks, padded OCg
     bint inplace                 # no padding, stride 1: x is its own copy
-    Py_ssize_t B, xqs, ntile     # images a task, copy stride, tiles a task
+    Py_ssize_t B, xqs, ntile     # images a task, copy stride, tiles a chunk
 
 
 cdef PGeom _pgeom(const Geom *g, const IGeom *q, const void *ks, int MR,
@@ -824,11 +825,11 @@ cdef PGeom _pgeom(const Geom *g, const IGeom *q, const void *ks, int MR,
     p.inplace = g.PH == 0 and g.PW == 0 and g.SH == 1 and g.SW == 1
     p.xqs = g.C * g.H * g.W if p.inplace else q.xqn
     p.B = _imax(1, PIX_TASK_BYTES // (esize * ((0 if p.inplace else p.xqs)
-                                               + g.P * p.ocp + MR * p.ocp)))
+                                               + _imin(g.P, PIX_CHUNK) * p.ocp)))
     if g.G < 2 * nt:  # blocks of images for the threads' second tasks
         p.B = _imin(p.B, _imax(1, g.N // _cdiv(2 * nt, g.G)))
     p.B = _imin(p.B, g.N)
-    p.ntile = _cdiv(p.B * g.P, MR)
+    p.ntile = _cdiv(_imin(p.B * g.P, PIX_CHUNK), MR)  # tiles a chunk
     return p
 
 
@@ -839,13 +840,14 @@ cdef void _fwd_pix_task(const void *ks, const Geom *g, const IGeom *q,
                         const floating *bp, floating *out, floating *xq,
                         floating *ct, floating *tmp) noexcept nogil:
     """Images [n0, n0 + B) of group gi (t = block * G + gi): their phase
-    copies (or x itself), then K slice by K slice every MR-pixel tile
-    through every channel block, then each image's pixels x channels to
-    NCHW."""
+    copies (or x itself), then chunk by chunk of PIX_CHUNK pixels, K slice
+    by K slice every MR-pixel tile through every channel block, and the
+    chunk's pixels x channels to NCHW."""
     cdef Py_ssize_t gi = t % g.G, n0 = t // g.G * pg.B
     cdef Py_ssize_t nb = _imin(pg.B, g.N - n0), i, sl, pc, kc, tl, ob
     cdef int MR = pg.mr
-    cdef Py_ssize_t ntile = _cdiv(nb * g.P, MR), nsl = _cdiv(g.K, KC)
+    cdef Py_ssize_t npix = nb * g.P, ntile = _cdiv(npix, MR), nsl = _cdiv(g.K, KC)
+    cdef Py_ssize_t tpc = pg.ntile, t0, t1, qa, q1, im
     cdef ptrdiff_t plast[MAX_MR]
     cdef const ptrdiff_t *po
     if pg.inplace:
@@ -854,24 +856,34 @@ cdef void _fwd_pix_task(const void *ks, const Geom *g, const IGeom *q,
         for i in range(nb):
             _phase_copy(x + ((n0 + i) * g.C + gi * g.Cg) * g.H * g.W, g, q,
                         xq + i * pg.xqs, tmp)
-    for sl in range(nsl):
-        pc = g.K * sl // nsl
-        kc = g.K * (sl + 1) // nsl - pc
-        for tl in range(ntile):
-            po = poff + tl * MR
-            if tl == ntile - 1:  # its rows past the block: the last pixel
-                for i in range(MR):
-                    plast[i] = poff[_imin(tl * MR + i, nb * g.P - 1)]
-                po = plast
-            for ob in range(pg.nob):
-                _gemmp(ks, pg.half, kc, xq, po, koff + pc,
-                       wt + ((gi * pg.nob + ob) * g.K + pc) * pg.width,
-                       ct + tl * MR * pg.ocp + ob * pg.width, pg.ocp,
-                       NULL if bp == NULL else bp + (gi * pg.nob + ob) * pg.width,
-                       pc > 0)
-    for i in range(nb):
-        _transpose(ct + i * g.P * pg.ocp, pg.ocp, g.P, g.OCg,
-                   out + ((n0 + i) * g.OC + gi * g.OCg) * g.P, g.P)
+    t0 = 0
+    while t0 < ntile:
+        t1 = _imin(ntile, t0 + tpc)
+        for sl in range(nsl):
+            pc = g.K * sl // nsl
+            kc = g.K * (sl + 1) // nsl - pc
+            for tl in range(t0, t1):
+                po = poff + tl * MR
+                if tl == ntile - 1:  # its rows past the block: the last pixel
+                    for i in range(MR):
+                        plast[i] = poff[_imin(tl * MR + i, npix - 1)]
+                    po = plast
+                for ob in range(pg.nob):
+                    _gemmp(ks, pg.half, kc, xq, po, koff + pc,
+                           wt + ((gi * pg.nob + ob) * g.K + pc) * pg.width,
+                           ct + (tl - t0) * MR * pg.ocp + ob * pg.width, pg.ocp,
+                           NULL if bp == NULL else bp + (gi * pg.nob + ob) * pg.width,
+                           pc > 0)
+        qa = t0 * MR  # the chunk's pixels, image by image, to NCHW
+        q1 = _imin(npix, t1 * MR)
+        while qa < q1:
+            im = qa // g.P
+            i = _imin(q1, (im + 1) * g.P) - qa
+            _transpose(ct + (qa - t0 * MR) * pg.ocp, pg.ocp, i, g.OCg,
+                       out + ((n0 + im) * g.OC + gi * g.OCg) * g.P + qa - im * g.P,
+                       g.P)
+            qa += i
+        t0 = t1
 
 
 cdef int _force_pixels = -1
@@ -951,7 +963,8 @@ cdef void _conv2d_fwd_pix(const floating[:, :, :, ::1] x,
         bp = &bpv[0]
     cdef ptrdiff_t[::1] ko = _column_offsets(g, q, g.K)
     # where each pixel of a task's images starts in their copies
-    poa = np.empty(pg.ntile * MR, dtype=np.intp)
+    cdef Py_ssize_t npo = _cdiv(pg.B * g.P, MR) * MR
+    poa = np.empty(npo, dtype=np.intp)
     cdef ptrdiff_t[::1] po = poa
     cdef Py_ssize_t r = 0, i, oh, ow
     for i in range(pg.B):
@@ -959,7 +972,7 @@ cdef void _conv2d_fwd_pix(const floating[:, :, :, ::1] x,
             for ow in range(g.OW):
                 po[r] = i * pg.xqs + oh * q.Wq + ow
                 r += 1
-    for r in range(r, pg.ntile * MR):
+    for r in range(r, npo):
         po[r] = po[pg.B * g.P - 1]
     cdef Py_ssize_t nxq = 0 if pg.inplace else pg.B * pg.xqs
     cdef Py_ssize_t nct = _round_up(pg.ntile * MR * pg.ocp)
