@@ -272,6 +272,7 @@ def test_conv2d_fwd_implicit_rule():
         return _conv.fwd_path(x_shape, w_shape, **kw)
     assert rule((64, 3, 32, 32), (32, 3, 3, 3), padding=1, threads=1) == "implicit"
     assert rule((8, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3, threads=2) == "implicit"
+    assert rule((8, 64, 56, 56), (128, 64, 3, 3), stride=2, padding=1, threads=2) == "pixels"
     # pixel rows: at most NR output channels (NR = 32 on AVX-512, 16 on
     # AVX2), where the implicit GEMM does not take it, two images a thread
     nr = int(_conv.kernel_info()["float32"]["pixels"].split(",")[0].split("x")[1])
