@@ -52,6 +52,16 @@ cdef inline floating k_dot_strided(Py_ssize_t n, const floating *x,
         return kernels_f64().dot_strided(n, x, incx, y)
 
 
+cdef inline void k_taps_dot(Py_ssize_t rows, Py_ssize_t n, Py_ssize_t ntaps,
+                            const ptrdiff_t *off, const floating *x,
+                            Py_ssize_t xld, const floating *y, Py_ssize_t yld,
+                            floating *out) noexcept nogil:
+    if floating is float:
+        kernels_f32().taps_dot(rows, n, ntaps, off, x, xld, y, yld, out)
+    else:
+        kernels_f64().taps_dot(rows, n, ntaps, off, x, xld, y, yld, out)
+
+
 cdef inline void k_gather(Py_ssize_t n, const floating *x, Py_ssize_t incx,
                           floating *y) noexcept nogil:
     if floating is float:

@@ -26,7 +26,7 @@ from libc.stddef cimport ptrdiff_t
 from libc.stdint cimport uintptr_t
 
 from convcore._conv cimport (
-    k_axpy, k_axpy_scatter, k_taps, k_dot_strided, k_gather, k_pack2d,
+    k_axpy, k_axpy_scatter, k_taps, k_dot_strided, k_taps_dot, k_gather, k_pack2d,
     k_deint2d)
 from convcore._kernels cimport (
     CC_ISA_AVX2_FMA, CC_ISA_AVX512F, cc_cpu_features, cc_f32_kernel_sets,
@@ -2966,38 +2966,85 @@ cdef void _dw_bwd_data(const floating[:, :, :, ::1] gout,
                               &gin[0, 0, 0, 0], ws0 + omp_get_thread_num() * per)
 
 
+cdef void _dw_wgrad_region(const Geom *g, const floating *plane,
+                           const floating *gplane, Py_ssize_t ra,
+                           Py_ssize_t rb, Py_ssize_t ca, Py_ssize_t cb,
+                           bint inplace, floating *buf, floating *sums,
+                           floating *tmp) noexcept nogil:
+    """sums[t] += tap t's dot over outputs [ra, rb) x [ca, cb) of one
+    stride-1 plane: the input read in place (inplace: every tap inside it)
+    or from the region's window of the padded plane (built in buf)."""
+    if rb <= ra or cb <= ca:
+        return
+    cdef ptrdiff_t off[DW_MAX_TAPS]
+    cdef Py_ssize_t KK = g.KH * g.KW, kh, kw, t, ld
+    cdef const floating *xb
+    if inplace:
+        ld = g.W
+        xb = plane + (ra - g.PH) * g.W + ca - g.PW
+    else:
+        ld = cb - ca - 1 + (g.KW - 1) * g.DW + 1
+        _pad_window(plane, g.H, g.W, ra - g.PH, ca - g.PW,
+                    rb - ra - 1 + (g.KH - 1) * g.DH + 1, ld, buf)
+        xb = buf
+    for kh in range(g.KH):
+        for kw in range(g.KW):
+            off[kh * g.KW + kw] = kh * g.DH * ld + kw * g.DW
+    k_taps_dot(rb - ra, cb - ca, KK, off, xb, ld, gplane + ra * g.OW + ca,
+               g.OW, tmp)
+    for t in range(KK):
+        sums[t] += tmp[t]
+
+
 cdef void _dw_bwd_weights_task(const Geom *g, Py_ssize_t oc,
                                const floating *gout, const floating *x,
-                               const ptrdiff_t *off, floating *gw,
-                               floating *pad) noexcept nogil:
+                               floating *gw, floating *pad) noexcept nogil:
+    """dW of output channel oc over the batch, image by image in order.
+    Stride 1: the taps' dots over the interior read in place and over the
+    four borders from padded windows (_tc_split; without an interior, one
+    window); strided: row by row from the padded plane."""
     cdef Py_ssize_t c = oc // g.OCg, Hp = _pad_h(g), Wp = _pad_w(g)
     cdef Py_ssize_t KK = g.KH * g.KW, n, oh, kh, kw, t
+    cdef Py_ssize_t oh0 = 0, oh1 = 0, ow0 = 0, ow1 = 0
     cdef const floating *grow
+    cdef const floating *plane
+    cdef const floating *gplane
     cdef floating acc
-    cdef floating *gwide = pad + _round_up(Hp * Wp + (g.KW - 1) * g.DW)
-    if g.SH == 1 and g.SW == 1:
-        # the output gradient laid out Wp wide (zeros in the extra columns):
-        # each tap's sum is then one long dot over the whole plane (the last
-        # ones read (KW-1)*DW past the padded plane: zeros there)
-        memset(pad + Hp * Wp, 0, (g.KW - 1) * g.DW * sizeof(floating))
-        for oh in range(g.OH):
-            memset(gwide + oh * Wp + g.OW, 0, (Wp - g.OW) * sizeof(floating))
+    cdef floating *sums = pad + _round_up(Hp * Wp)
+    cdef floating *tmp = sums + KK
+    cdef TapConv tc = TapConv(g.H, g.W, g.PH, g.PW, g.KH, g.KW, g.DH, g.DW,
+                              1, g.OH, g.OW, 1, 0)
+    cdef bint s1 = g.SH == 1 and g.SW == 1 and KK <= DW_MAX_TAPS
+    cdef bint inner = s1 and _tc_split(&tc, &oh0, &oh1, &ow0, &ow1)
     for n in range(g.N):
-        _pad_plane(x + (n * g.C + c) * g.H * g.W, g, pad)
-        if g.SH == 1 and g.SW == 1:
-            for oh in range(g.OH):
-                memcpy(gwide + oh * Wp,
-                       gout + ((n * g.OC + oc) * g.OH + oh) * g.OW,
-                       g.OW * sizeof(floating))
+        plane = x + (n * g.C + c) * g.H * g.W
+        gplane = gout + (n * g.OC + oc) * g.OH * g.OW
+        if s1:
             for t in range(KK):
-                gw[oc * KK + t] += k_dot_strided(g.OH * Wp, pad + off[t], 1,
-                                                 gwide)
+                sums[t] = 0
+            if inner:
+                _dw_wgrad_region(g, plane, gplane, oh0, oh1, ow0, ow1, True,
+                                 pad, sums, tmp)
+                _dw_wgrad_region(g, plane, gplane, 0, oh0, 0, g.OW, False,
+                                 pad, sums, tmp)
+                _dw_wgrad_region(g, plane, gplane, oh1, g.OH, 0, g.OW, False,
+                                 pad, sums, tmp)
+                _dw_wgrad_region(g, plane, gplane, oh0, oh1, 0, ow0, False,
+                                 pad, sums, tmp)
+                _dw_wgrad_region(g, plane, gplane, oh0, oh1, ow1, g.OW, False,
+                                 pad, sums, tmp)
+            else:
+                _dw_wgrad_region(g, plane, gplane, 0, g.OH, 0, g.OW, False,
+                                 pad, sums, tmp)
+            for t in range(KK):
+                gw[oc * KK + t] += sums[t]
             continue
+        _pad_plane(plane, g, pad)
         for kh in range(g.KH):
             for kw in range(g.KW):
                 acc = 0
                 for oh in range(g.OH):
-                    grow = gout + ((n * g.OC + oc) * g.OH + oh) * g.OW
+                    grow = gplane + oh * g.OW
                     acc += k_dot_strided(g.OW, pad + (oh * g.SH + kh * g.DH) * Wp
                         + kw * g.DW, g.SW, grow)
                 gw[oc * KK + kh * g.KW + kw] += acc
@@ -3011,11 +3058,8 @@ cdef object _dw_bwd_weights(const floating[:, :, :, ::1] gout,
     cdef floating[:, :, :, ::1] gw = gwa
     cdef Py_ssize_t ntasks = g.OC
     cdef int nt = task_threads(ntasks, _dw_ns(g))
-    cdef Py_ssize_t[::1] off = _tap_offsets(1, 0, g.KH, g.KW, g.DH, g.DW,
-                                            _pad_w(g))
-    # padded plane, slack, then the Wp-wide output gradient
-    cdef Py_ssize_t per = (_round_up(_pad_h(g) * _pad_w(g) + (g.KW - 1) * g.DW)
-                           + _round_up(g.OH * _pad_w(g)))
+    # the padded plane (room for any border window), the taps' sums
+    cdef Py_ssize_t per = _round_up(_pad_h(g) * _pad_w(g)) + _round_up(2 * g.KH * g.KW)
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
     cdef floating *ws0 = &ws[0]
@@ -3023,6 +3067,5 @@ cdef object _dw_bwd_weights(const floating[:, :, :, ::1] gout,
     with nogil, parallel(num_threads=nt):
         for t in prange(ntasks, schedule='dynamic'):
             _dw_bwd_weights_task(g, t, &gout[0, 0, 0, 0], &x[0, 0, 0, 0],
-                                 <const ptrdiff_t *>&off[0], &gw[0, 0, 0, 0],
-                                 ws0 + omp_get_thread_num() * per)
+                                 &gw[0, 0, 0, 0], ws0 + omp_get_thread_num() * per)
     return gwa

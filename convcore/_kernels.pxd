@@ -38,6 +38,9 @@ cdef extern from "convcore.h" nogil:
                      size_t yld) noexcept nogil
         float (*dot_strided)(size_t n, const float *x, size_t incx,
                              const float *y) noexcept nogil
+        void (*taps_dot)(size_t rows, size_t n, size_t ntaps, const ptrdiff_t *off,
+                         const float *x, size_t xld, const float *y, size_t yld,
+                         float *out) noexcept nogil
         void (*gather)(size_t n, const float *x, size_t incx,
                        float *y) noexcept nogil
         void (*pack2d)(size_t rows, size_t len, const float *src, size_t sld,
@@ -117,6 +120,9 @@ cdef extern from "convcore.h" nogil:
                      size_t yld) noexcept nogil
         double (*dot_strided)(size_t n, const double *x, size_t incx,
                               const double *y) noexcept nogil
+        void (*taps_dot)(size_t rows, size_t n, size_t ntaps, const ptrdiff_t *off,
+                         const double *x, size_t xld, const double *y, size_t yld,
+                         double *out) noexcept nogil
         void (*gather)(size_t n, const double *x, size_t incx,
                        double *y) noexcept nogil
         void (*pack2d)(size_t rows, size_t len, const double *src, size_t sld,

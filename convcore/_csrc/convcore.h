@@ -51,6 +51,9 @@ unsigned cc_cpu_features(void);
  * axpy_scatter(n, alpha, x, y, incy): y[i*incy] += alpha * x[i]  (i < n)
  * taps(rows, n, ntaps, off, w, x, xld, bias, y, yld): depthwise rows,
  *   y[r*yld + i] = bias + sum_t w[t] * x[r*xld + off[t] + i], t in order
+ * taps_dot(rows, n, ntaps, off, x, xld, y, yld, out): out[t] = the sum over
+ *   r < rows, i < n of x[r*xld + off[t] + i] * y[r*yld + i], t < ntaps;
+ *   taps in fixed groups each summed over one pass of y.
  * dot_strided(n, x, incx, y): returns sum_i x[i*incx] * y[i], increasing i
  *   per lane then lanes in a fixed order.
  * gather(n, x, incx, y): y[i] = x[i*incx] (strided packing).
@@ -102,6 +105,8 @@ typedef struct {
                  const float *w, const float *x, size_t xld, float bias, float *y,
                  size_t yld);
     float (*dot_strided)(size_t n, const float *x, size_t incx, const float *y);
+    void (*taps_dot)(size_t rows, size_t n, size_t ntaps, const ptrdiff_t *off,
+                     const float *x, size_t xld, const float *y, size_t yld, float *out);
     void (*gather)(size_t n, const float *x, size_t incx, float *y);
     void (*pack2d)(size_t rows, size_t len, const float *src, size_t sld,
                    float *dst);
@@ -176,6 +181,8 @@ typedef struct {
                  size_t yld);
     double (*dot_strided)(size_t n, const double *x, size_t incx,
                           const double *y);
+    void (*taps_dot)(size_t rows, size_t n, size_t ntaps, const ptrdiff_t *off,
+                     const double *x, size_t xld, const double *y, size_t yld, double *out);
     void (*gather)(size_t n, const double *x, size_t incx, double *y);
     void (*pack2d)(size_t rows, size_t len, const double *src, size_t sld,
                    double *dst);

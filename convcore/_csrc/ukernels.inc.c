@@ -33,6 +33,8 @@
 #define AXPY_SCATTER CC_FN(_axpy_scatter)
 #define TAPS CC_FN(_taps)
 #define DOT_STRIDED CC_FN(_dot_strided)
+#define TAPS_DOT CC_FN(_taps_dot)
+#define TAPS_DOT_G CC_FN(_taps_dot_g)
 #define GATHER CC_FN(_gather)
 #define PACK2D CC_FN(_pack2d)
 #define TRANSPOSE CC_FN(_transpose)
@@ -808,6 +810,75 @@ static void GATHER(size_t n, const T *restrict x, size_t incx,
     }
 }
 
+/* Up to TD_MAX taps' dots over one pass of y, ntg a constant where it is
+ * inlined: two chains a tap (ntg x 2 accumulators), so y is loaded once for
+ * all of them and each tap's chains cover the FMA latency together. */
+#define TD_MAX 6
+static inline __attribute__((always_inline)) void
+TAPS_DOT_G(const int ntg, size_t rows, size_t n, const ptrdiff_t *restrict off,
+           const T *restrict x, size_t xld, const T *restrict y, size_t yld,
+           T *restrict out)
+{
+    T s[TD_MAX];
+    for (int u = 0; u < ntg; u++)
+        s[u] = 0;
+#if VL > 1
+    VEC a[TD_MAX][2];
+    for (int u = 0; u < ntg; u++)
+        a[u][0] = a[u][1] = SPLAT(0);
+#endif
+    for (size_t r = 0; r < rows; r++) {
+        const T *xr = x + r * xld, *yr = y + r * yld;
+        size_t i = 0;
+#if VL > 1
+        for (; i + 2 * VL <= n; i += 2 * VL) {
+            VEC y0 = *(const UVEC *)(yr + i), y1 = *(const UVEC *)(yr + i + VL);
+            for (int u = 0; u < ntg; u++) {
+                a[u][0] += *(const UVEC *)(xr + off[u] + i) * y0;
+                a[u][1] += *(const UVEC *)(xr + off[u] + i + VL) * y1;
+            }
+        }
+#endif
+        for (; i < n; i++)
+            for (int u = 0; u < ntg; u++)
+                s[u] += xr[off[u] + i] * yr[i];
+    }
+    for (int u = 0; u < ntg; u++)
+#if VL > 1
+        out[u] = HSUM(a[u][0] + a[u][1]) + s[u];
+#else
+        out[u] = s[u];
+#endif
+}
+
+/* out[t] = sum over r < rows, i < n of x[r*xld + off[t] + i] * y[r*yld + i]
+ * for t < ntaps (the depthwise weight gradient's taps over a block of a
+ * plane): taps in balanced groups of at most TD_MAX, each group one pass
+ * over y; a fixed order, so fixed bits. */
+static void TAPS_DOT(size_t rows, size_t n, size_t ntaps,
+                     const ptrdiff_t *restrict off, const T *restrict x,
+                     size_t xld, const T *restrict y, size_t yld,
+                     T *restrict out)
+{
+    size_t ng = (ntaps + TD_MAX - 1) / TD_MAX;
+    for (size_t g0 = 0; g0 < ntaps;) {
+        size_t gs = (ntaps - g0 + ng - 1) / ng;
+        const ptrdiff_t *o = off + g0;
+        T *d = out + g0;
+        switch (gs) {
+        case 1: TAPS_DOT_G(1, rows, n, o, x, xld, y, yld, d); break;
+        case 2: TAPS_DOT_G(2, rows, n, o, x, xld, y, yld, d); break;
+        case 3: TAPS_DOT_G(3, rows, n, o, x, xld, y, yld, d); break;
+        case 4: TAPS_DOT_G(4, rows, n, o, x, xld, y, yld, d); break;
+        case 5: TAPS_DOT_G(5, rows, n, o, x, xld, y, yld, d); break;
+        default: TAPS_DOT_G(6, rows, n, o, x, xld, y, yld, d); break;
+        }
+        g0 += gs;
+        ng--;
+    }
+}
+#undef TD_MAX
+
 static T DOT_STRIDED(size_t n, const T *restrict x, size_t incx,
                      const T *restrict y)
 {
@@ -923,7 +994,7 @@ const KSET_TYPE KSET = {
     GEMMA,
 #undef GMR
     GEMMP, GEMMPH,
-    DOT, AXPY, AXPY_SCATTER, TAPS, DOT_STRIDED, GATHER, PACK2D, TRANSPOSE,
+    DOT, AXPY, AXPY_SCATTER, TAPS, DOT_STRIDED, TAPS_DOT, GATHER, PACK2D, TRANSPOSE,
     MAX_UPDATE, MAX_UPDATE_TAP, MAX_TAPS, ADD, GATHER2D, DEINT2D, INT2D, RELU, LEAKY, LEAKY_BWD, SIGMOID, SIGMOID_BWD, TANH_BWD,
     FMA_CHAINS, FMA_PROBE, STREAM_SUM, STREAM_COPY, WINO_SPLIT, WINO_IN, WINO_OUT, WINO_WT,
     WINO_GOUT, WINO_WGRAD,
@@ -951,6 +1022,8 @@ const KSET_TYPE KSET = {
 #undef AXPY_SCATTER
 #undef TAPS
 #undef DOT_STRIDED
+#undef TAPS_DOT
+#undef TAPS_DOT_G
 #undef GATHER
 #undef PACK2D
 #undef TRANSPOSE
