@@ -127,6 +127,9 @@ CASES_2D = [
     ("depthwise_sh2", (1, 4, 11, 12), (4, 1, 3, 3), dict(groups=4, stride=(2, 1), padding=1)),
     ("depthwise_wide_rows", (1, 2, 5, 75), (2, 1, 3, 5), dict(groups=2, padding=(0, 2))),
     ("depthwise_m3_same_even", (1, 2, 6, 37), (6, 1, 4, 2), dict(groups=2, padding="same")),
+    # more taps than one in-place taps call takes (81; 2 x 81 summed for
+    # the input gradient): the whole padded plane
+    ("depthwise_m2_9x9", (1, 3, 20, 21), (6, 1, 9, 9), dict(groups=3, padding=4)),
     ("conv_1x1", (2, 7, 6, 5), (9, 7, 1, 1), {}),
     ("conv_1x1_stride2", (1, 6, 9, 9), (4, 6, 1, 1), dict(stride=2)),
     # whole 8x32 tiles written straight into the input gradient, plus tails
