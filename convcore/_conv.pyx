@@ -2512,26 +2512,29 @@ cdef _wino_wgrad(const floating[:, :, :, ::1] gout,
     cdef Py_ssize_t b, q0, nbt, npad, t, i, qa, qb, xi, ob, jb, xi_ob, oc
     cdef Py_ssize_t oc0, oc1, nob
     cdef floating *sc
-    cdef floating *v
-    cdef floating *dp
     cdef bint redo
     for xi in range(36):
         memset(V + xi * g.xv + g.C * g.NB, 0, (cp - g.C) * g.NB * sizeof(floating))
-    for oc0 in range(0, g.OC, occ):
-        oc1 = _imin(g.OC, oc0 + occ)
-        nob = _cdiv(oc1 - oc0, RM)
-        for xi in range(36):
-            memset(D + xi * g.xm + (oc1 - oc0) * g.NB, 0,
-                   (mp - (oc1 - oc0)) * g.NB * sizeof(floating))
-
-        for b in range(nbk):
-            q0 = b * g.NB
-            nbt = _imin(g.NB, g.T - q0)
-            npad = _round_up(nbt)
-            # one block: its input transform serves every chunk
-            redo = nbk > 1 or oc0 == 0
-            with nogil, parallel(num_threads=nt):
-                sc = sc0 + omp_get_thread_num() * per
+    # one parallel region for the whole call, its steps worksharing loops
+    # (each ends on a barrier, as the separate regions did): 33 regions a
+    # call on vgg_3x3_56_c256 woke the threads 33 times, which costs where
+    # they sleep between regions (OMP_WAIT_POLICY=PASSIVE: 9.2 -> 24.5 ms)
+    cdef Py_ssize_t nchunk = _cdiv(g.OC, occ), ci
+    with nogil, parallel(num_threads=nt):
+        sc = sc0 + omp_get_thread_num() * per
+        for ci in range(nchunk):
+            oc0 = ci * occ
+            oc1 = _imin(g.OC, oc0 + occ)
+            nob = _cdiv(oc1 - oc0, RM)
+            for xi in prange(36, schedule='static'):
+                memset(D + xi * g.xm + (oc1 - oc0) * g.NB, 0,
+                       (mp - (oc1 - oc0)) * g.NB * sizeof(floating))
+            for b in range(nbk):
+                q0 = b * g.NB
+                nbt = _imin(g.NB, g.T - q0)
+                npad = _round_up(nbt)
+                # one block: its input transform serves every chunk
+                redo = nbk > 1 or oc0 == 0
                 for i in prange(2 * nt, schedule='dynamic'):
                     qa = q0 + nbt * (i // 2) // nt
                     qb = q0 + nbt * (i // 2 + 1) // nt
@@ -2542,41 +2545,36 @@ cdef _wino_wgrad(const floating[:, :, :, ::1] gout,
                         _wino_gout_block(ks, &g, qa, qb - qa, oc0, oc1,
                                          &gout[0, 0, 0, 0], D + (qa - q0),
                                          g.xm, sc, sc + 16 * g.ldp)
-            if use_gemm:
-                with nogil, parallel(num_threads=nt):
-                    dp = sc0 + omp_get_thread_num() * per
+                if use_gemm:
                     for xi in prange(36, schedule='dynamic'):
                         if redo:
                             _transpose(V + xi * g.xv, g.NB, cp, nbt,
                                        VT + xi * xt, cs)
                         for ob in range(nob):
                             _pack_rows_kmajor(D + xi * g.xm, 1, nob * RM, nbt,
-                                              g.NB, RM, ob, dp)
+                                              g.NB, RM, ob, sc)
                         for ob in range(nob):
                             for jb in range(cp // RN):
-                                _gemm(ks, narrow, nbt, dp + ob * nbt * RM,
+                                _gemm(ks, narrow, nbt, sc + ob * nbt * RM,
                                       VT + xi * xt + jb * RN, cs,
                                       dU + xi * xd + ob * RM * cs + jb * RN, cs,
                                       NULL, b > 0)
-                continue
-            if npad > nbt:
-                for xi in range(36):
-                    _zero_cols(V + xi * g.xv, g.C, g.NB, nbt, npad)
-                    _zero_cols(D + xi * g.xm, oc1 - oc0, g.NB, nbt, npad)
-            with nogil, parallel(num_threads=nt):
-                v = sc0 + omp_get_thread_num() * per
-                for xi_ob in prange(36 * nob, schedule='dynamic'):
-                    xi = xi_ob // nob
-                    ob = xi_ob - xi * nob
-                    for jb in range(cp // RN):
-                        memset(v, 0, DMR * DNR * DPL * sizeof(floating))
-                        _dot(ks, npad, D + xi * g.xm + ob * RM * g.NB, g.NB,
-                             V + xi * g.xv + jb * RN * g.NB, g.NB, v)
-                        _hsum_tile(v, DMR, DNR, DPL,
-                                   dU + xi * xd + ob * RM * cs + jb * RN, cs,
-                                   b > 0)
-        with nogil:
-            for oc in prange(oc0, oc1, num_threads=nt, schedule='static'):
+                else:
+                    if npad > nbt:
+                        for xi in prange(36, schedule='static'):
+                            _zero_cols(V + xi * g.xv, g.C, g.NB, nbt, npad)
+                            _zero_cols(D + xi * g.xm, oc1 - oc0, g.NB, nbt, npad)
+                    for xi_ob in prange(36 * nob, schedule='dynamic'):
+                        xi = xi_ob // nob
+                        ob = xi_ob - xi * nob
+                        for jb in range(cp // RN):
+                            memset(sc, 0, DMR * DNR * DPL * sizeof(floating))
+                            _dot(ks, npad, D + xi * g.xm + ob * RM * g.NB, g.NB,
+                                 V + xi * g.xv + jb * RN * g.NB, g.NB, sc)
+                            _hsum_tile(sc, DMR, DNR, DPL,
+                                       dU + xi * xd + ob * RM * cs + jb * RN, cs,
+                                       b > 0)
+            for oc in prange(oc0, oc1, schedule='static'):
                 if floating is float:
                     (<const cc_f32_kernels *>ks).wino_wgrad(
                         g.C, dU + (oc - oc0) * cs, xd, &gw[oc, 0, 0, 0])
