@@ -1594,21 +1594,22 @@ cdef _wino_conv(const floating[:, :, :, ::1] x,
                 _wino_task(ks, narrow, &g, t, MR, NR, &x[0, 0, 0, 0], &up[0],
                            bp, &out[0, 0, 0, 0], ws0 + omp_get_thread_num() * per)
         return
-    for b in range(nbk):
-        q0 = b * g.NB
-        nbt = _imin(g.NB, g.T - q0)
-        with nogil, parallel(num_threads=nt):
-            sc = ws0 + omp_get_thread_num() * per + 36 * g.xm
+    # one parallel region, its steps worksharing loops ending on barriers
+    # (as the weight gradient's)
+    with nogil, parallel(num_threads=nt):
+        sc = ws0 + omp_get_thread_num() * per
+        for b in range(nbk):
+            q0 = b * g.NB
+            nbt = _imin(g.NB, g.T - q0)
             for i in prange(nt, schedule='static'):
                 qa = q0 + nbt * i // nt
                 qb = q0 + nbt * (i + 1) // nt
                 if qb > qa:
                     _wino_in_block(ks, &g, qa, qb - qa, &x[0, 0, 0, 0],
-                                   V + (qa - q0), sc, sc + 6 * g.ldr)
-        for xi in range(36):
-            _zero_cols(V + xi * g.xv, g.C, g.NB, nbt, _cdiv(nbt, NR) * NR)
-        with nogil, parallel(num_threads=nt):
-            sc = ws0 + omp_get_thread_num() * per
+                                   V + (qa - q0), sc + 36 * g.xm,
+                                   sc + 36 * g.xm + 6 * g.ldr)
+            for xi in prange(36, schedule='static'):
+                _zero_cols(V + xi * g.xv, g.C, g.NB, nbt, _cdiv(nbt, NR) * NR)
             for t in prange(nch, schedule='dynamic'):
                 _wino_chunk(ks, narrow, &g, q0, nbt, t * g.cib,
                             _imin(g.cib, g.nmb - t * g.cib), MR, NR, V,
