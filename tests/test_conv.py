@@ -251,19 +251,27 @@ def test_conv2d_fwd_pixels_matches_packed_bitwise(kernel_set, fwd_pixels, fwd_im
     assert_matches(got[True], reference("fwd_bias", 2, name, data, kw, dtype)[0], dtype)
 
 
+def _same_bits_on_1_to_3_threads(call):
+    """call() on 1, 2 and 3 threads (under restore_threads): the same bits
+    each time; returns the result."""
+    got = []
+    for n in (1, 2, 3):
+        convcore.set_num_threads(n)
+        got.append(call())
+    assert all(np.array_equal(g, got[0]) for g in got[1:])
+    return got[0]
+
+
 def test_conv2d_fwd_pixels_threads_bitwise(restore_threads):
     """The blocks of images depend on the threads, the sums do not."""
     r = _rng("fwd-pixels")
     x = r.standard_normal((13, 6, 14, 14)).astype(np.float32)
     w = r.standard_normal((16, 6, 5, 5)).astype(np.float32)
     b = r.standard_normal(16).astype(np.float32)
-    outs = []
     for nt in (1, 2, 3):
-        convcore.set_num_threads(nt)
         assert _conv.fwd_path(x.shape, w.shape, threads=nt) == "pixels"
-        outs.append(convcore.conv2d(x, w, b))
-    assert all(np.array_equal(outs[0], o) for o in outs[1:])
-    np.testing.assert_allclose(outs[0], ref.conv2d(x, w, b), rtol=1e-4, atol=1e-4)
+    out = _same_bits_on_1_to_3_threads(lambda: convcore.conv2d(x, w, b))
+    np.testing.assert_allclose(out, ref.conv2d(x, w, b), rtol=1e-4, atol=1e-4)
 
 
 def test_conv2d_fwd_implicit_rule():
@@ -308,11 +316,8 @@ def test_conv2d_grad_weight_implicit_bits_and_rule(restore_threads, wgrad_implic
     x = r.standard_normal((11, 8, 13, 24)).astype(np.float32)
     go = r.standard_normal((11, 256, 7, 12)).astype(np.float32)
     kw = dict(stride=2, padding=1, groups=2)
-    got = []
-    for n in (1, 2, 3):
-        convcore.set_num_threads(n)
-        got.append(convcore.conv2d_grad_weight(go, x, (256, 4, 3, 3), **kw))
-    assert all(np.array_equal(g, got[0]) for g in got[1:])
+    got = [_same_bits_on_1_to_3_threads(
+        lambda: convcore.conv2d_grad_weight(go, x, (256, 4, 3, 3), **kw))]
     wgrad_implicit(True)
     assert np.array_equal(convcore.conv2d_grad_weight(go, x, (256, 4, 3, 3), **kw), got[0])
     wgrad_implicit(False)
@@ -345,11 +350,8 @@ def test_conv2d_grad_weight_pixels_bits_and_rule(restore_threads, wgrad_pixels):
     x = r.standard_normal((11, 12, 13, 13)).astype(np.float32)
     go = r.standard_normal((11, 32, 7, 7)).astype(np.float32)
     kw = dict(stride=2, padding=1, groups=2)
-    got = []
-    for n in (1, 2, 3):
-        convcore.set_num_threads(n)
-        got.append(convcore.conv2d_grad_weight(go, x, (32, 6, 3, 3), **kw))
-    assert all(np.array_equal(g, got[0]) for g in got[1:])
+    got = [_same_bits_on_1_to_3_threads(
+        lambda: convcore.conv2d_grad_weight(go, x, (32, 6, 3, 3), **kw))]
     wgrad_pixels(True)
     assert np.array_equal(convcore.conv2d_grad_weight(go, x, (32, 6, 3, 3), **kw), got[0])
     wgrad_pixels(False)
