@@ -821,8 +821,10 @@ cdef PGeom _pgeom(const Geom *g, const IGeom *q, const void *ks, int MR,
     p.mr = MR
     p.nob = _cdiv(g.OCg, p.width)
     p.ocp = p.nob * p.width
-    # unpadded, stride 1: the phase copy would be the image itself
-    p.inplace = g.PH == 0 and g.PW == 0 and g.SH == 1 and g.SW == 1
+    # stride 1, no padding on any side (padding "same" with an even kernel
+    # pads the bottom/right only): the phase copy would be the image itself
+    p.inplace = (g.PH == 0 and g.PW == 0 and g.SH == 1 and g.SW == 1
+                 and _pad_h(g) <= g.H and _pad_w(g) <= g.W)
     p.xqs = g.C * g.H * g.W if p.inplace else q.xqn
     p.B = _imax(1, PIX_TASK_BYTES // (esize * ((0 if p.inplace else p.xqs)
                                                + _imin(g.P, PIX_CHUNK) * p.ocp)))

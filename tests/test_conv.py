@@ -230,6 +230,8 @@ PIX_CASES = [
     ("pix_kslices", (3, 40, 8, 8), (16, 40, 2, 2), {}),
     ("pix_one_channel", (4, 3, 9, 9), (1, 3, 4, 4), {}),
     ("pix_chunks", (2, 2, 70, 70), (40, 2, 3, 3), dict(stride=2)),
+    # "same" with even kernels: no padding on top/left, some on bottom/right
+    ("pix_same_even", (2, 3, 6, 7), (16, 3, 2, 2), dict(padding="same")),
 ]
 
 
