@@ -804,11 +804,12 @@ cdef struct PGeom:
     int mr                       # its rows (pixels a tile)
     Py_ssize_t width, nob, ocp   # channel block width, blocks, padded OCg
     bint inplace                 # no padding, stride 1: x is its own copy
+    Py_ssize_t rs, ps            # row and plane stride of what tiles read
     Py_ssize_t B, xqs, ntile     # images a task, copy stride, tiles a chunk
 
 
-cdef PGeom _pgeom(const Geom *g, const IGeom *q, const void *ks, int MR,
-                  int NR, Py_ssize_t esize, int nt) noexcept nogil:
+cdef PGeom _pgeom(const Geom *g, const void *ks, int MR, int NR,
+                  Py_ssize_t esize, int nt) noexcept nogil:
     """Channel blocks NR wide (NR / 2 when OCg fits), images a task: within
     PIX_TASK_BYTES, and at least two tasks a thread where the batch has
     them."""
@@ -825,7 +826,12 @@ cdef PGeom _pgeom(const Geom *g, const IGeom *q, const void *ks, int MR,
     # pads the bottom/right only): the phase copy would be the image itself
     p.inplace = (g.PH == 0 and g.PW == 0 and g.SH == 1 and g.SW == 1
                  and _pad_h(g) <= g.H and _pad_w(g) <= g.W)
-    p.xqs = g.C * g.H * g.W if p.inplace else q.xqn
+    # else each image's group of channels copied zero-padded as the windows
+    # read it (plain rows: the tiles' rows are table lookups, so a strided
+    # layer needs no phase split)
+    p.rs = g.W if p.inplace else _pad_w(g)
+    p.ps = g.H * g.W if p.inplace else _pad_h(g) * p.rs
+    p.xqs = g.C * g.H * g.W if p.inplace else _round_up(g.Cg * p.ps)
     p.B = _imax(1, PIX_TASK_BYTES // (esize * ((0 if p.inplace else p.xqs)
                                                + _imin(g.P, PIX_CHUNK) * p.ocp)))
     if g.G < 2 * nt:  # blocks of images for the threads' second tasks
@@ -835,13 +841,36 @@ cdef PGeom _pgeom(const Geom *g, const IGeom *q, const void *ks, int MR,
     return p
 
 
-cdef void _fwd_pix_task(const void *ks, const Geom *g, const IGeom *q,
-                        const PGeom *pg, Py_ssize_t t,
-                        const floating *x, const floating *wt,
+cdef void _pix_copy(const floating *img, const Geom *g, const PGeom *pg,
+                    floating *dst) noexcept nogil:
+    """One image's group of channels, zero-padded as the windows read it
+    (pg.ps apart, rows pg.rs long)."""
+    cdef Py_ssize_t c
+    for c in range(g.Cg):
+        _pad_window(img + c * g.H * g.W, g.H, g.W, -g.PH, -g.PW,
+                    pg.ps // pg.rs, pg.rs, dst + c * pg.ps)
+
+
+cdef object _pix_offsets(const Geom *g, const PGeom *pg, Py_ssize_t n):
+    """offsets[k] (k < n; rows past K repeat the last): where tap k = (c,
+    kh, kw) of a window reads, from the window's start."""
+    offa = np.empty(n, dtype=np.intp)
+    cdef ptrdiff_t[::1] off = offa
+    cdef Py_ssize_t k, kk, c, r
+    for k in range(n):
+        kk = _imin(k, g.K - 1)
+        c = kk // (g.KH * g.KW)
+        r = kk - c * g.KH * g.KW
+        off[k] = c * pg.ps + r // g.KW * g.DH * pg.rs + r % g.KW * g.DW
+    return offa
+
+
+cdef void _fwd_pix_task(const void *ks, const Geom *g, const PGeom *pg,
+                        Py_ssize_t t, const floating *x, const floating *wt,
                         const ptrdiff_t *koff, const ptrdiff_t *poff,
                         const floating *bp, floating *out, floating *xq,
-                        floating *ct, floating *tmp) noexcept nogil:
-    """Images [n0, n0 + B) of group gi (t = block * G + gi): their phase
+                        floating *ct) noexcept nogil:
+    """Images [n0, n0 + B) of group gi (t = block * G + gi): their padded
     copies (or x itself), then chunk by chunk of PIX_CHUNK pixels, K slice
     by K slice every MR-pixel tile through every channel block, and the
     chunk's pixels x channels to NCHW."""
@@ -856,8 +885,8 @@ cdef void _fwd_pix_task(const void *ks, const Geom *g, const IGeom *q,
         xq = <floating *>x + (n0 * g.C + gi * g.Cg) * g.H * g.W
     else:
         for i in range(nb):
-            _phase_copy(x + ((n0 + i) * g.C + gi * g.Cg) * g.H * g.W, g, q,
-                        xq + i * pg.xqs, tmp)
+            _pix_copy(x + ((n0 + i) * g.C + gi * g.Cg) * g.H * g.W, g, pg,
+                      xq + i * pg.xqs)
     t0 = 0
     while t0 < ntile:
         t1 = _imin(ntile, t0 + tpc)
@@ -898,11 +927,11 @@ def _set_fwd_pixels(value):
     _force_pixels = -1 if value is None else int(bool(value))
 
 
-cdef bint _pixels_apply(const Geom *g, const IGeom *q,
-                        Py_ssize_t esize) noexcept nogil:
+cdef bint _pixels_apply(const Geom *g, Py_ssize_t esize) noexcept nogil:
     """Where pixel rows can run: not 1x1 (input rows already), one image's
-    phase copy within IMPLICIT_BYTES."""
-    return not _pointwise(g) and q.xqn * esize <= IMPLICIT_BYTES
+    padded copy within IMPLICIT_BYTES."""
+    return (not _pointwise(g)
+            and g.Cg * _pad_h(g) * _pad_w(g) * esize <= IMPLICIT_BYTES)
 
 
 cdef enum:
@@ -912,26 +941,25 @@ cdef enum:
 cdef int _fwd_path(const Geom *g, const void *ks, Py_ssize_t esize,
                    int nt) noexcept nogil:
     """How the direct forward gets its columns: pixel rows for strided
-    layers with K >= 256; else read in place where _fwd_implicit says;
-    else pixel rows for at most NR output channels a group; else packed
-    (pixel rows always with two (image, group) tasks a thread). Measured,
-    1 thread, AVX-512, medians of 25-40, pixels against packed: lenet_c3
-    1.6x, 5x5 layers on 14x14 with 4-32 channels 1.07-1.45x, 48 channels
-    0.69x; against the implicit GEMM: 3x3 stride-2 layers with 64-512
-    channels 0.99-1.09x (resnet_3x3s2_56 1.04-1.06x), CIFAR-like 5x5 with
-    padding 0.99-1.07x, resnet_stem_7x7s2 (K = 147) 0.86x. The choice never
-    changes the bits."""
+    layers; else read in place where _fwd_implicit says; else pixel rows
+    for at most NR output channels a group; else packed (pixel rows always
+    with two (image, group) tasks a thread). Measured, 1 thread, AVX-512,
+    medians of 15-40, pixels against the implicit GEMM: resnet_3x3s2_56
+    1.15-1.16x, resnet_stem_7x7s2 1.11-1.12x (packed 1.10x), other 3x3 and
+    5x5 stride-2 layers with 16-512 channels 0.99-1.36x, CIFAR-like 5x5
+    with padding 0.99-1.07x; against packed: lenet_c3 1.6x, 5x5 layers on
+    14x14 with 4-32 channels 1.07-1.45x, 48 channels 0.69x. The choice
+    never changes the bits."""
     cdef int MR, MR2, NR, dmr, dnr, dvl, dpl
     _tile_dims(ks, &MR, &MR2, &NR, &dmr, &dnr, &dvl, &dpl, esize == sizeof(float))
-    cdef IGeom qp = _igeom(g, 1, MR, NR, esize)
-    cdef bint pix = _pixels_apply(g, &qp, esize)
+    cdef bint pix = _pixels_apply(g, esize)
     if pix and _force_pixels == 1:
         return FWD_PIXELS
     if _use_narrow(g.OCg, g.K, MR, MR2, NR, dvl):
         MR = MR2
     cdef bint rule = (pix and _force_pixels == -1 and g.N * g.G >= 2 * nt
                       and _force_implicit == -1)
-    if rule and (g.SH > 1 or g.SW > 1) and g.K >= 256:
+    if rule and (g.SH > 1 or g.SW > 1):
         return FWD_PIXELS
     cdef IGeom q = _igeom(g, _cdiv(g.OCg, MR), MR, NR, esize)
     if _fwd_implicit(g, &q, esize, nt):
@@ -944,11 +972,10 @@ cdef int _fwd_path(const Geom *g, const void *ks, Py_ssize_t esize,
 cdef void _conv2d_fwd_pix(const floating[:, :, :, ::1] x,
                           const floating[:, :, :, ::1] w, bias,
                           floating[:, :, :, ::1] out, const Geom *g,
-                          const IGeom *q, const void *ks, int MR, int NR,
-                          int nt, dict packed):
+                          const void *ks, int MR, int NR, int nt, dict packed):
     """conv2d_fwd by pixel rows (see _fwd_pix_task)."""
     dtype = np.float32 if floating is float else np.float64
-    cdef PGeom pg = _pgeom(g, q, ks, MR, NR, sizeof(floating), nt)
+    cdef PGeom pg = _pgeom(g, ks, MR, NR, sizeof(floating), nt)
     MR = pg.mr
     key = ("fwdp", <uintptr_t>ks, pg.width)
     wta = None if packed is None else packed.get(key)
@@ -970,7 +997,7 @@ cdef void _conv2d_fwd_pix(const floating[:, :, :, ::1] x,
         bpa[:, :g.OCg] = np.asarray(bias).reshape(g.G, g.OCg)
         bpv = bpa.reshape(-1)
         bp = &bpv[0]
-    cdef ptrdiff_t[::1] ko = _column_offsets(g, q, g.K)
+    cdef ptrdiff_t[::1] ko = _pix_offsets(g, &pg, g.K)
     # where each pixel of a task's images starts in their copies
     cdef Py_ssize_t npo = _cdiv(pg.B * g.P, MR) * MR
     poa = np.empty(npo, dtype=np.intp)
@@ -979,13 +1006,13 @@ cdef void _conv2d_fwd_pix(const floating[:, :, :, ::1] x,
     for i in range(pg.B):
         for oh in range(g.OH):
             for ow in range(g.OW):
-                po[r] = i * pg.xqs + oh * q.Wq + ow
+                po[r] = i * pg.xqs + oh * g.SH * pg.rs + ow * g.SW
                 r += 1
     for r in range(r, npo):
         po[r] = po[pg.B * g.P - 1]
     cdef Py_ssize_t nxq = 0 if pg.inplace else pg.B * pg.xqs
     cdef Py_ssize_t nct = _round_up(pg.ntile * MR * pg.ocp)
-    cdef Py_ssize_t per = nxq + nct + _round_up(g.SW * q.Wq)
+    cdef Py_ssize_t per = nxq + nct
     cdef Py_ssize_t ntasks = _cdiv(g.N, pg.B) * g.G, t
     nt = task_threads(ntasks, _gemm_ns(g))
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
@@ -995,9 +1022,8 @@ cdef void _conv2d_fwd_pix(const floating[:, :, :, ::1] x,
     with nogil, parallel(num_threads=nt):
         buf = ws0 + omp_get_thread_num() * per
         for t in prange(ntasks, schedule='dynamic'):
-            _fwd_pix_task(ks, g, q, &pg, t, &x[0, 0, 0, 0], &wt[0], &ko[0],
-                          &po[0], bp, &out[0, 0, 0, 0], buf, buf + nxq,
-                          buf + nxq + nct)
+            _fwd_pix_task(ks, g, &pg, t, &x[0, 0, 0, 0], &wt[0], &ko[0],
+                          &po[0], bp, &out[0, 0, 0, 0], buf, buf + nxq)
 
 
 def fwd_path(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1,
@@ -1064,8 +1090,7 @@ def conv2d_fwd(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
     cdef int path = _fwd_path(&g, ks, sizeof(floating), nt)
     cdef IGeom q
     if path == FWD_PIXELS:
-        q = _igeom(&g, 1, MR, NR, sizeof(floating))
-        _conv2d_fwd_pix(x, w, bias, out, &g, &q, ks, MR, NR, nt, packed)
+        _conv2d_fwd_pix(x, w, bias, out, &g, ks, MR, NR, nt, packed)
         return
     cdef bint narrow = _use_narrow(g.OCg, g.K, MR, MR2, NR, dvl)
     if narrow:
@@ -2207,8 +2232,8 @@ def _set_wgrad_pixels(value):
     _force_wgrad_pixels = -1 if value is None else int(bool(value))
 
 
-cdef bint _wgrad_pixels(const Geom *g, const IGeom *q, int NR,
-                        Py_ssize_t esize, bint implicit) noexcept nogil:
+cdef bint _wgrad_pixels(const Geom *g, int NR, Py_ssize_t esize,
+                        bint implicit) noexcept nogil:
     """Whether the direct weight gradient runs pixel rows: where they
     apply (_pixels_apply); by the rule, where the implicit GEMM does not
     take the layer (`implicit`: its rule's answer), with at least NR / 4
@@ -2219,19 +2244,19 @@ cdef bint _wgrad_pixels(const Geom *g, const IGeom *q, int NR,
     1.07-1.8x, 3x3 stride-2 layers with 16 and 64 channels 1.28-1.34x;
     lenet_c1 (6 channels, K = 25) 0.78x, cifar_3x3_c32 (K = 27) 0.96x;
     against the implicit GEMM (resnet_3x3s2_56) 1.00x."""
-    if not _pixels_apply(g, q, esize):
+    if not _pixels_apply(g, esize):
         return False
     if _force_wgrad_pixels >= 0:
         return _force_wgrad_pixels == 1
     return not implicit and 4 * g.OCg >= NR and g.K >= 32
 
 
-cdef void _wgrad_pix_task(const void *ks, const Geom *g, const IGeom *q,
+cdef void _wgrad_pix_task(const void *ks, const Geom *g,
                           const PGeom *pg, Py_ssize_t t, Py_ssize_t S,
                           Py_ssize_t Kp, const floating *gout,
                           const floating *x, const ptrdiff_t *koff,
                           const ptrdiff_t *poff, floating *part, floating *xq,
-                          floating *gt, floating *tmp) noexcept nogil:
+                          floating *gt) noexcept nogil:
     """Slot s = t // G, group gi = t % G: images s, s + S, ... summed into
     part (Kp rows x ocp): per image its phase copy (or x itself), then
     chunk by chunk of its pixels (WGRAD_PIX_CHUNK, in order: the same sums
@@ -2248,7 +2273,7 @@ cdef void _wgrad_pix_task(const void *ks, const Geom *g, const IGeom *q,
         if pg.inplace:
             xi = x + (n * g.C + gi * g.Cg) * g.H * g.W
         else:
-            _phase_copy(x + (n * g.C + gi * g.Cg) * g.H * g.W, g, q, xq, tmp)
+            _pix_copy(x + (n * g.C + gi * g.Cg) * g.H * g.W, g, pg, xq)
             xi = xq
         p0 = 0
         while p0 < g.P:
@@ -2270,28 +2295,27 @@ cdef void _wgrad_pix_task(const void *ks, const Geom *g, const IGeom *q,
 
 cdef object _bwd_weights_pixels(const floating[:, :, :, ::1] gout,
                                 const floating[:, :, :, ::1] x, weight_shape,
-                                const Geom *g, const IGeom *q, const void *ks,
-                                int MR, int NR):
+                                const Geom *g, const void *ks, int MR, int NR):
     """dW by pixel rows (see above)."""
     dtype = np.float32 if floating is float else np.float64
-    cdef PGeom pg = _pgeom(g, q, ks, MR, NR, sizeof(floating), 1)
+    cdef PGeom pg = _pgeom(g, ks, MR, NR, sizeof(floating), 1)
     cdef Py_ssize_t Kp = _cdiv(g.K, pg.mr) * pg.mr
     cdef Py_ssize_t S = _imax(1, _imin(_imin(g.N, WGRAD_SLOTS), WGRAD_PART_BYTES
                                        // (g.G * Kp * pg.ocp * sizeof(floating))))
-    cdef ptrdiff_t[::1] ko = _column_offsets(g, q, Kp)
+    cdef ptrdiff_t[::1] ko = _pix_offsets(g, &pg, Kp)
     poa = np.empty(g.P, dtype=np.intp)
     cdef ptrdiff_t[::1] po = poa
     cdef Py_ssize_t oh, ow
     for oh in range(g.OH):
         for ow in range(g.OW):
-            po[oh * g.OW + ow] = oh * q.Wq + ow
+            po[oh * g.OW + ow] = oh * g.SH * pg.rs + ow * g.SW
     parta = np.empty((S, g.G, Kp, pg.ocp), dtype=dtype)
     cdef floating[:, :, :, ::1] part = parta
     cdef Py_ssize_t ntasks = S * g.G, t
     cdef int nt = task_threads(ntasks, _gemm_ns(g))
-    cdef Py_ssize_t nxq = 0 if pg.inplace else q.xqn
+    cdef Py_ssize_t nxq = 0 if pg.inplace else pg.xqs
     cdef Py_ssize_t gtn = _round_up(pg.nob * _imin(g.P, WGRAD_PIX_CHUNK) * pg.width)
-    cdef Py_ssize_t per = nxq + gtn + _round_up(g.SW * q.Wq)
+    cdef Py_ssize_t per = nxq + gtn
     wsa = np.empty(per * nt + ALIGN, dtype=dtype)
     cdef floating[::1] ws = wsa
     cdef floating *ws0 = &ws[0] + _aligned_offset(ws)
@@ -2299,10 +2323,9 @@ cdef object _bwd_weights_pixels(const floating[:, :, :, ::1] gout,
     with nogil, parallel(num_threads=nt):
         buf = ws0 + omp_get_thread_num() * per
         for t in prange(ntasks, schedule='dynamic'):
-            _wgrad_pix_task(ks, g, q, &pg, t, S, Kp, &gout[0, 0, 0, 0],
+            _wgrad_pix_task(ks, g, &pg, t, S, Kp, &gout[0, 0, 0, 0],
                             &x[0, 0, 0, 0], &ko[0], &po[0],
-                            &part[t // g.G, t % g.G, 0, 0], buf, buf + nxq,
-                            buf + nxq + gtn)
+                            &part[t // g.G, t % g.G, 0, 0], buf, buf + nxq)
     gw = parta[0] if S == 1 else parta.sum(axis=0)  # (G, Kp, ocp), in order
     gw = np.ascontiguousarray(gw[:, :g.K, :g.OCg].transpose(0, 2, 1))
     return gw.reshape(weight_shape)
@@ -2609,8 +2632,8 @@ def conv2d_bwd_weights(const floating[:, :, :, ::1] gout,
     _tile_dims(ks, &MR, &MR2, &NR, &DMR, &DNR, &DVL, &DPL, floating is float)
     cdef IGeom iq = _igeom(&g, 1, MR, NR, sizeof(floating))
     cdef bint implicit = _wgrad_implicit(&g, &iq, MR, NR, sizeof(floating))
-    if _wgrad_pixels(&g, &iq, NR, sizeof(floating), implicit):
-        return _bwd_weights_pixels(gout, x, weight_shape, &g, &iq, ks, MR, NR)
+    if _wgrad_pixels(&g, NR, sizeof(floating), implicit):
+        return _bwd_weights_pixels(gout, x, weight_shape, &g, ks, MR, NR)
     if implicit:
         return _bwd_weights_implicit(gout, x, weight_shape, &g, &iq, ks, MR,
                                      MR2, NR, DVL)

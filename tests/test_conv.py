@@ -277,14 +277,16 @@ def test_conv2d_fwd_pixels_threads_bitwise(restore_threads):
 
 
 def test_conv2d_fwd_implicit_rule():
-    """The rule: where the computed rows waste at most 1/8 (CIFAR's first
-    layer, the ResNet stem), not LeNet's 5x5 on 14x14 (10 of 14 columns
-    kept), never 1x1 (its columns are input rows), never with fewer than two
-    images per thread."""
+    """The rule: strided layers by pixel rows; else the implicit GEMM where
+    the computed rows waste at most 1/8 (CIFAR's first layer), not LeNet's
+    5x5 on 14x14 (10 of 14 columns kept: pixel rows), never 1x1 (its
+    columns are input rows: packed), never with fewer than two images per
+    thread."""
     def rule(x_shape, w_shape, **kw):
         return _conv.fwd_path(x_shape, w_shape, **kw)
     assert rule((64, 3, 32, 32), (32, 3, 3, 3), padding=1, threads=1) == "implicit"
-    assert rule((8, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3, threads=2) == "implicit"
+    # strided layers: pixel rows (ResNet's stem and its stride-2 3x3)
+    assert rule((8, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3, threads=2) == "pixels"
     assert rule((8, 64, 56, 56), (128, 64, 3, 3), stride=2, padding=1, threads=2) == "pixels"
     # pixel rows: at most NR output channels (NR = 32 on AVX-512, 16 on
     # AVX2), where the implicit GEMM does not take it, two images a thread
