@@ -2235,20 +2235,22 @@ def _set_wgrad_pixels(value):
 cdef bint _wgrad_pixels(const Geom *g, int NR, Py_ssize_t esize,
                         bint implicit) noexcept nogil:
     """Whether the direct weight gradient runs pixel rows: where they
-    apply (_pixels_apply); by the rule, where the implicit GEMM does not
-    take the layer (`implicit`: its rule's answer), with at least NR / 4
-    output channels a group (the vectors at least half full) and K >= 32.
-    Whatever the threads (the slots set the sums). Measured, 1 thread,
-    AVX-512, medians of 21, against the rule's other paths: lenet_c3 1.8x,
-    resnet_stem_7x7s2 1.09-1.13x, 5x5 and 7x7 layers with 8-96 channels
-    1.07-1.8x, 3x3 stride-2 layers with 16 and 64 channels 1.28-1.34x;
-    lenet_c1 (6 channels, K = 25) 0.78x, cifar_3x3_c32 (K = 27) 0.96x;
-    against the implicit GEMM (resnet_3x3s2_56) 1.00x."""
+    apply (_pixels_apply); by the rule, on strided layers and where the
+    implicit GEMM does not take the layer (`implicit`: its rule's answer),
+    with at least NR / 4 output channels a group (the vectors at least half
+    full) and K >= 32. Whatever the threads (the slots set the sums).
+    Measured, 1 thread, AVX-512, medians of 21, against the rule's other
+    paths: lenet_c3 1.8x, resnet_stem_7x7s2 1.09-1.13x, 5x5 and 7x7 layers
+    with 8-96 channels 1.07-1.8x, 3x3 stride-2 layers with 16 and 64
+    channels 1.28-1.34x, and with 128 and 256 against the implicit GEMM
+    (resnet_3x3s2_56) 1.08x and 1.13x; lenet_c1 (6 channels, K = 25)
+    0.78x, cifar_3x3_c32 (K = 27) 0.96x."""
     if not _pixels_apply(g, esize):
         return False
     if _force_wgrad_pixels >= 0:
         return _force_wgrad_pixels == 1
-    return not implicit and 4 * g.OCg >= NR and g.K >= 32
+    return ((not implicit or g.SH > 1 or g.SW > 1) and 4 * g.OCg >= NR
+            and g.K >= 32)
 
 
 cdef void _wgrad_pix_task(const void *ks, const Geom *g,
