@@ -2777,6 +2777,30 @@ cdef bint _tc_split(const TapConv *tc, Py_ssize_t *oh0, Py_ssize_t *oh1,
             and oh1[0] > oh0[0] and ow1[0] > ow0[0])
 
 
+cdef inline void _tc_offsets(const TapConv *tc, Py_ssize_t ld, Py_ssize_t pst,
+                             ptrdiff_t *off) noexcept nogil:
+    """off[(j, kh, kw)]: where each tap reads from its window's start, on
+    planes pst apart whose rows are ld apart."""
+    cdef Py_ssize_t j, kh, kw, KK = tc.KH * tc.KW
+    for j in range(tc.planes):
+        for kh in range(tc.KH):
+            for kw in range(tc.KW):
+                off[j * KK + kh * tc.KW + kw] = j * pst + kh * tc.DH * ld + kw * tc.DW
+
+
+cdef Py_ssize_t _tc_window(const TapConv *tc, const floating *src,
+                           Py_ssize_t ra, Py_ssize_t rb, Py_ssize_t ca,
+                           Py_ssize_t cb, floating *buf) noexcept nogil:
+    """The windows of outputs [ra, rb) x [ca, cb) on every padded source
+    plane, built in buf one after another; returns their row length."""
+    cdef Py_ssize_t nr = (rb - ra - 1) * tc.SH + (tc.KH - 1) * tc.DH + 1
+    cdef Py_ssize_t nc = cb - ca - 1 + (tc.KW - 1) * tc.DW + 1, j
+    for j in range(tc.planes):
+        _pad_window(src + j * tc.pstride, tc.h, tc.w, ra * tc.SH - tc.pt,
+                    ca - tc.pl, nr, nc, buf + j * nr * nc)
+    return nc
+
+
 cdef void _tc_taps(const TapConv *tc, const floating *src, Py_ssize_t ld,
                    Py_ssize_t rowld, Py_ssize_t pst, const floating *wts,
                    floating bias, Py_ssize_t ra, Py_ssize_t rb,
@@ -2784,12 +2808,8 @@ cdef void _tc_taps(const TapConv *tc, const floating *src, Py_ssize_t ld,
     """Outputs [ra, rb) x [ca, cb) by one taps call on planes pst apart
     whose rows are ld apart, src at the region's first window."""
     cdef ptrdiff_t off[DW_MAX_TAPS]
-    cdef Py_ssize_t j, kh, kw, KK = tc.KH * tc.KW
-    for j in range(tc.planes):
-        for kh in range(tc.KH):
-            for kw in range(tc.KW):
-                off[j * KK + kh * tc.KW + kw] = j * pst + kh * tc.DH * ld + kw * tc.DW
-    k_taps(rb - ra, cb - ca, tc.planes * KK, off, wts, src, rowld, bias,
+    _tc_offsets(tc, ld, pst, off)
+    k_taps(rb - ra, cb - ca, tc.planes * tc.KH * tc.KW, off, wts, src, rowld, bias,
            out + ra * tc.OW + ca, tc.OW)
 
 
@@ -2802,11 +2822,8 @@ cdef void _tc_border(const TapConv *tc, const floating *src,
     planes, so the same bits."""
     if rb <= ra or cb <= ca:
         return
+    cdef Py_ssize_t nc = _tc_window(tc, src, ra, rb, ca, cb, buf)
     cdef Py_ssize_t nr = (rb - ra - 1) * tc.SH + (tc.KH - 1) * tc.DH + 1
-    cdef Py_ssize_t nc = cb - ca - 1 + (tc.KW - 1) * tc.DW + 1, j
-    for j in range(tc.planes):
-        _pad_window(src + j * tc.pstride, tc.h, tc.w, ra * tc.SH - tc.pt,
-                    ca - tc.pl, nr, nc, buf + j * nr * nc)
     _tc_taps(tc, buf, nc, tc.SH * nc, nr * nc, wts, bias, ra, rb, ca, cb, out)
 
 
@@ -2992,32 +3009,29 @@ cdef void _dw_bwd_data(const floating[:, :, :, ::1] gout,
                               &gin[0, 0, 0, 0], ws0 + omp_get_thread_num() * per)
 
 
-cdef void _dw_wgrad_region(const Geom *g, const floating *plane,
+cdef void _dw_wgrad_region(const TapConv *tc, const floating *plane,
                            const floating *gplane, Py_ssize_t ra,
                            Py_ssize_t rb, Py_ssize_t ca, Py_ssize_t cb,
                            bint inplace, floating *buf, floating *sums,
                            floating *tmp) noexcept nogil:
     """sums[t] += tap t's dot over outputs [ra, rb) x [ca, cb) of one
-    stride-1 plane: the input read in place (inplace: every tap inside it)
-    or from the region's window of the padded plane (built in buf)."""
+    stride-1 plane (tc: its taps, one plane): the input read in place
+    (inplace: every tap inside it) or from the region's window of the
+    padded plane (built in buf)."""
     if rb <= ra or cb <= ca:
         return
     cdef ptrdiff_t off[DW_MAX_TAPS]
-    cdef Py_ssize_t KK = g.KH * g.KW, kh, kw, t, ld
+    cdef Py_ssize_t KK = tc.KH * tc.KW, t, ld
     cdef const floating *xb
     if inplace:
-        ld = g.W
-        xb = plane + (ra - g.PH) * g.W + ca - g.PW
+        ld = tc.w
+        xb = plane + (ra - tc.pt) * tc.w + ca - tc.pl
     else:
-        ld = cb - ca - 1 + (g.KW - 1) * g.DW + 1
-        _pad_window(plane, g.H, g.W, ra - g.PH, ca - g.PW,
-                    rb - ra - 1 + (g.KH - 1) * g.DH + 1, ld, buf)
+        ld = _tc_window(tc, plane, ra, rb, ca, cb, buf)
         xb = buf
-    for kh in range(g.KH):
-        for kw in range(g.KW):
-            off[kh * g.KW + kw] = kh * g.DH * ld + kw * g.DW
-    k_taps_dot(rb - ra, cb - ca, KK, off, xb, ld, gplane + ra * g.OW + ca,
-               g.OW, tmp)
+    _tc_offsets(tc, ld, 0, off)
+    k_taps_dot(rb - ra, cb - ca, KK, off, xb, ld, gplane + ra * tc.OW + ca,
+               tc.OW, tmp)
     for t in range(KK):
         sums[t] += tmp[t]
 
@@ -3049,18 +3063,18 @@ cdef void _dw_bwd_weights_task(const Geom *g, Py_ssize_t oc,
             for t in range(KK):
                 sums[t] = 0
             if inner:
-                _dw_wgrad_region(g, plane, gplane, oh0, oh1, ow0, ow1, True,
+                _dw_wgrad_region(&tc, plane, gplane, oh0, oh1, ow0, ow1, True,
                                  pad, sums, tmp)
-                _dw_wgrad_region(g, plane, gplane, 0, oh0, 0, g.OW, False,
+                _dw_wgrad_region(&tc, plane, gplane, 0, oh0, 0, g.OW, False,
                                  pad, sums, tmp)
-                _dw_wgrad_region(g, plane, gplane, oh1, g.OH, 0, g.OW, False,
+                _dw_wgrad_region(&tc, plane, gplane, oh1, g.OH, 0, g.OW, False,
                                  pad, sums, tmp)
-                _dw_wgrad_region(g, plane, gplane, oh0, oh1, 0, ow0, False,
+                _dw_wgrad_region(&tc, plane, gplane, oh0, oh1, 0, ow0, False,
                                  pad, sums, tmp)
-                _dw_wgrad_region(g, plane, gplane, oh0, oh1, ow1, g.OW, False,
+                _dw_wgrad_region(&tc, plane, gplane, oh0, oh1, ow1, g.OW, False,
                                  pad, sums, tmp)
             else:
-                _dw_wgrad_region(g, plane, gplane, 0, g.OH, 0, g.OW, False,
+                _dw_wgrad_region(&tc, plane, gplane, 0, g.OH, 0, g.OW, False,
                                  pad, sums, tmp)
             for t in range(KK):
                 gw[oc * KK + t] += sums[t]
